@@ -1,0 +1,415 @@
+"""Backends: configuration (``BaseValkeyCache``) and the Django-facing methods.
+
+``BaseValkeyCache`` is a Django ``BaseCache`` holding the cache's settings and
+its client.  ``BackendCommands`` (sync) and ``AsyncBackendCommands`` (async)
+are thin forwarders to the client, generated from the command table, plus
+the few backend-level rules (``get``'s fallback, ``delete`` returning a bool).
+The ``IGNORE_EXCEPTIONS`` policy lives in :func:`omit_exception` and
+:func:`omit_exception_async`.  This layer never touches sockets.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from django.conf import settings
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.exceptions import ImproperlyConfigured
+
+from django_valkey.base_client import (
+    COMMANDS,
+    HASH_COMMANDS,
+    ITERATORS,
+    LEGACY_HASH_COMMANDS,
+    import_option,
+)
+from django_valkey.exceptions import ConnectionInterrupted
+
+__all__ = [
+    "ATTR_DOES_NOT_EXIST",
+    "CONNECTION_INTERRUPTED",
+    "DEFAULT_TIMEOUT",
+    "AsyncBackendCommands",
+    "BackendCommands",
+    "BaseValkeyCache",
+    "close_async_caches",
+    "decorate_all_methods",
+    "omit_exception",
+    "omit_exception_async",
+]
+
+Client = TypeVar("Client")
+Backend = TypeVar("Backend")
+
+CONNECTION_INTERRUPTED = object()
+ATTR_DOES_NOT_EXIST = object()
+
+# What a method returns when IGNORE_EXCEPTIONS swallows a server error
+# (Django's documented fallbacks); anything not listed returns None.
+_FALLBACKS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
+    "_get": lambda args, kwargs: CONNECTION_INTERRUPTED,
+    "get_many": lambda args, kwargs: {},
+    "mget": lambda args, kwargs: {},
+    "has_key": lambda args, kwargs: False,
+    "set_many": lambda args, kwargs: list(args[0] if args else kwargs.get("data", ())),
+}
+_STREAMING = frozenset(ITERATORS)
+
+
+def _get_or_set_fallback(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    default = args[1] if len(args) > 1 else kwargs.get("default")
+    return default() if callable(default) else default
+
+
+_FALLBACKS["get_or_set"] = _get_or_set_fallback
+
+
+def _ignored(self: Any, exc: ConnectionInterrupted) -> None:
+    """Swallow ``exc`` if the cache ignores server errors, else raise its cause."""
+    if not self._ignore_exceptions:
+        cause = exc.__cause__
+        raise cause if cause is not None else exc
+    if self._log_ignored_exceptions and self.logger is not None:
+        self.logger.exception("Exception ignored", exc_info=exc.__cause__ or exc)
+
+
+def omit_exception(
+    method: Callable[..., Any] | None = None,
+    return_value: Any = None,
+    gen: bool = False,
+    fallback: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None,
+) -> Any:
+    """Apply ``IGNORE_EXCEPTIONS`` to a sync backend method.
+
+    On a server error the method returns ``return_value`` (or what
+    ``fallback(args, kwargs)`` builds) when the cache ignores exceptions,
+    and re-raises the original valkey-py error otherwise.
+    """
+    if method is None:
+        return functools.partial(
+            omit_exception, return_value=return_value, gen=gen, fallback=fallback
+        )
+    if gen:
+
+        @functools.wraps(method)
+        def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from method(self, *args, **kwargs)
+            except ConnectionInterrupted as exc:
+                _ignored(self, exc)
+
+        return stream
+
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except ConnectionInterrupted as exc:
+            _ignored(self, exc)
+            return fallback(args, kwargs) if fallback is not None else return_value
+
+    return call
+
+
+def omit_exception_async(
+    method: Callable[..., Any] | None = None,
+    return_value: Any = None,
+    gen: bool = False,
+    fallback: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None,
+) -> Any:
+    """The async twin of :func:`omit_exception` (coroutines and async generators)."""
+    if method is None:
+        return functools.partial(
+            omit_exception_async, return_value=return_value, gen=gen, fallback=fallback
+        )
+    if gen:
+
+        @functools.wraps(method)
+        async def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                async for item in method(self, *args, **kwargs):
+                    yield item
+            except ConnectionInterrupted as exc:
+                _ignored(self, exc)
+
+        return stream
+
+    @functools.wraps(method)
+    async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except ConnectionInterrupted as exc:
+            _ignored(self, exc)
+            return fallback(args, kwargs) if fallback is not None else return_value
+
+    return call
+
+
+def decorate_all_methods(decorator: Callable[..., Any]) -> Callable[[type], type]:
+    """Class decorator: wrap every public command of the class (inherited ones
+    included) with ``decorator`` (:func:`omit_exception` or its async twin)."""
+
+    def decorate(cls: type) -> type:
+        for name in dir(cls):
+            if name.startswith("__") or name in ("get", "close", "make_key", "make_pattern"):
+                continue
+            if name.startswith("_") and name not in _FALLBACKS:
+                continue
+            attr = getattr(cls, name)
+            if not inspect.isfunction(attr):
+                continue
+            setattr(
+                cls,
+                name,
+                decorator(attr, gen=name in _STREAMING, fallback=_FALLBACKS.get(name)),
+            )
+        return cls
+
+    return decorate
+
+
+class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
+    """Configuration and connection state of a Valkey cache.
+
+    Not usable alone: combine it with :class:`BackendCommands` (sync) or
+    :class:`AsyncBackendCommands` (async) and set ``DEFAULT_CLIENT_CLASS``.
+    """
+
+    DEFAULT_CLIENT_CLASS: str
+
+    def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
+        options = params.get("OPTIONS") or {}
+        if not isinstance(options, dict):
+            raise ImproperlyConfigured(f"OPTIONS must be a dict, not {type(options).__name__}")
+        timeout = params.get("timeout", params.get("TIMEOUT", 300))
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float, str))
+        ):
+            raise ImproperlyConfigured(f"TIMEOUT must be a number of seconds or None: {timeout!r}")
+        if isinstance(timeout, str):
+            try:
+                int(timeout)
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"TIMEOUT must be a number of seconds or None: {timeout!r}"
+                ) from None
+        super().__init__(params)
+        self._server = server
+        self._params = params
+        self._options = options
+        self._default_scan_itersize: int = getattr(settings, "DJANGO_VALKEY_SCAN_ITERSIZE", 10)
+        self._client_cls = self.get_client_class()
+        self._client: Client | None = None
+        self._ignore_exceptions: bool = options.get(
+            "IGNORE_EXCEPTIONS", getattr(settings, "DJANGO_VALKEY_IGNORE_EXCEPTIONS", False)
+        )
+        self._log_ignored_exceptions: bool = options.get(
+            "LOG_IGNORE_EXCEPTIONS",
+            getattr(settings, "DJANGO_VALKEY_LOG_IGNORED_EXCEPTIONS", False),
+        )
+        self.logger: logging.Logger | None = (
+            logging.getLogger(getattr(settings, "DJANGO_VALKEY_LOGGER", __name__))
+            if self._log_ignored_exceptions
+            else None
+        )
+
+    def get_client_class(self) -> type:
+        """``OPTIONS["CLIENT_CLASS"]``, else the backend's ``DEFAULT_CLIENT_CLASS``."""
+        path = self._options.get("CLIENT_CLASS", self.DEFAULT_CLIENT_CLASS)
+        return import_option(path, "OPTIONS['CLIENT_CLASS']")
+
+    @property
+    def client(self) -> Client:
+        """The client, created on first use."""
+        if self._client is None:
+            self._client = self._client_cls(self._server, self._params, self)
+        return self._client
+
+    def make_key(self, key: Any, version: Any = None, prefix: Any = None) -> Any:
+        """The server-side key (a ``CacheKey``); warns like Django's backends."""
+        return self.client.make_key(key, version=version, prefix=prefix)  # type: ignore[attr-defined]
+
+    def make_and_validate_key(self, key: Any, version: Any = None) -> Any:
+        # make_key already validates (once, in the key maker).
+        return self.make_key(key, version=version)
+
+    def make_pattern(self, pattern: str, version: Any = None, prefix: Any = None) -> Any:
+        """A glob matching this cache's keys (prefix and version literal)."""
+        return self.client.make_pattern(pattern, version=version, prefix=prefix)  # type: ignore[attr-defined]
+
+
+# Backend methods forwarded to the client as they are.
+FORWARDED = (
+    sorted(set(COMMANDS) - {"get", "delete", "delete_pattern"})
+    + sorted(LEGACY_HASH_COMMANDS.keys() | {"hget"})
+)
+
+
+def _signature_of(name: str) -> inspect.Signature | None:
+    definition = COMMANDS.get(name) or HASH_COMMANDS.get(name) or ITERATORS.get(name)
+    if definition is None:
+        return None
+    sig = inspect.signature(definition)
+    return sig.replace(parameters=list(sig.parameters.values()))
+
+
+def _sync_forwarder(name: str) -> Callable[..., Any]:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.client, name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__signature__ = _signature_of(name)  # type: ignore[attr-defined]
+    return method
+
+
+def _async_forwarder(name: str) -> Callable[..., Any]:
+    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return await getattr(self.client, name)(*args, **kwargs)
+
+    method.__name__ = name
+    method.__qualname__ = f"AsyncBackendCommands.{name}"
+    method.__signature__ = _signature_of(name)  # type: ignore[attr-defined]
+    return method
+
+
+class BackendCommands(BaseCache):
+    """The sync cache API, forwarding to ``self.client``.
+
+    It subclasses Django's ``BaseCache`` so that, in a backend combining it
+    with ``BaseValkeyCache``, these methods come before ``BaseCache``'s
+    placeholders in the method resolution order.
+    """
+
+    client: Any
+    _default_scan_itersize: int
+
+    def __contains__(self, key: Any) -> bool:
+        return self.has_key(key)  # type: ignore[attr-defined,no-any-return]
+
+    def get(self, key: Any, default: Any = None, version: Any = None, client: Any = None) -> Any:
+        """The value at ``key`` or ``default``."""
+        value = self._get(key, default, version, client)
+        return default if value is CONNECTION_INTERRUPTED else value
+
+    def _get(self, key: Any, default: Any = None, version: Any = None, client: Any = None) -> Any:
+        return self.client.get(key, default, version, client=client)
+
+    def delete(self, key: Any, version: Any = None, prefix: Any = None, client: Any = None) -> bool:
+        """Remove ``key``; True if it existed."""
+        return bool(self.client.delete(key, version, prefix, client=client))
+
+    def delete_pattern(self, *args: Any, **kwargs: Any) -> int:
+        """Delete the keys matching a glob; the number deleted."""
+        kwargs.setdefault("itersize", self._default_scan_itersize)
+        return self.client.delete_pattern(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def iter_keys(self, *args: Any, **kwargs: Any) -> Any:
+        """Stream the keys matching a glob (``SCAN``)."""
+        return self.client.iter_keys(*args, **kwargs)
+
+    def sscan_iter(self, *args: Any, **kwargs: Any) -> Any:
+        """Stream the members of a set matching a glob (``SSCAN``)."""
+        return self.client.sscan_iter(*args, **kwargs)
+
+    def close(self, **kwargs: Any) -> None:
+        """Release connections (only with ``CLOSE_CONNECTION``)."""
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+
+
+class AsyncBackendCommands(BaseCache):
+    """The async cache API: the same methods as coroutines (``a<name>`` too).
+
+    As in django-valkey, ``get``, ``set``, ... are coroutines and ``aget``,
+    ``aset``, ... are the very same functions.
+    """
+
+    client: Any
+    _default_scan_itersize: int
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("a") and len(name) > 1:
+            plain = name[1:]
+            if hasattr(type(self), plain):
+                return getattr(self, plain)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    async def get(
+        self, key: Any, default: Any = None, version: Any = None, client: Any = None
+    ) -> Any:
+        """The value at ``key`` or ``default``."""
+        value = await self._get(key, default, version, client)
+        return default if value is CONNECTION_INTERRUPTED else value
+
+    async def _get(
+        self, key: Any, default: Any = None, version: Any = None, client: Any = None
+    ) -> Any:
+        return await self.client.get(key, default, version, client=client)
+
+    async def delete(
+        self, key: Any, version: Any = None, prefix: Any = None, client: Any = None
+    ) -> bool:
+        """Remove ``key``; True if it existed."""
+        return bool(await self.client.delete(key, version, prefix, client=client))
+
+    async def delete_pattern(self, *args: Any, **kwargs: Any) -> int:
+        """Delete the keys matching a glob; the number deleted."""
+        kwargs.setdefault("itersize", self._default_scan_itersize)
+        return await self.client.delete_pattern(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def iter_keys(self, *args: Any, **kwargs: Any) -> Any:
+        """Stream the keys matching a glob (an async generator)."""
+        return self.client.iter_keys(*args, **kwargs)
+
+    def sscan_iter(self, *args: Any, **kwargs: Any) -> Any:
+        """Stream the members of a set matching a glob (an async generator)."""
+        return self.client.sscan_iter(*args, **kwargs)
+
+    async def close(self, **kwargs: Any) -> None:
+        """Release connections (only with ``CLOSE_CONNECTION``)."""
+        client = getattr(self, "_client", None)
+        if client is not None:
+            await client.close()
+
+
+for _name in FORWARDED:
+    setattr(BackendCommands, _name, _sync_forwarder(_name))
+    setattr(AsyncBackendCommands, _name, _async_forwarder(_name))
+BackendCommands.lock = BackendCommands.get_lock  # type: ignore[attr-defined]
+AsyncBackendCommands.lock = AsyncBackendCommands.get_lock  # type: ignore[attr-defined]
+del _name
+
+
+def alias_async_names(cls: type) -> type:
+    """Make ``a<name>`` the same coroutine function as ``<name>`` for every
+    public method (shadowing ``BaseCache``'s thread-hopping ``a*`` methods)."""
+    for name in dir(cls):
+        if name.startswith("_") or name.startswith("a") and hasattr(cls, name[1:]):
+            continue
+        attr = getattr(cls, name)
+        if inspect.isfunction(attr) and not name.startswith("a" * 2):
+            setattr(cls, "a" + name, attr)
+    return cls
+
+
+alias_async_names(AsyncBackendCommands)
+
+
+async def close_async_caches(**kwargs: Any) -> None:
+    """Close every initialised cache (awaiting the async ones).
+
+    Kept for code that connected it by hand; the package does not replace
+    Django's own ``close_caches`` receiver.
+    """
+    from django.core.cache import caches
+
+    for cache in caches.all(initialized_only=True):
+        if getattr(cache, "is_async", False):
+            await cache.close()
+        else:
+            cache.close()

@@ -1,0 +1,133 @@
+"""Connection factories: from a LOCATION URL and OPTIONS to a pooled client.
+
+Pools live for the whole process and are shared by every cache instance
+(Django makes one per thread), keyed by everything that changes a connection:
+the factory class, the pool and client classes, the URL and every connection
+parameter.  Two caches that differ in any option never share a pool; a sync
+and an async factory never do either.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+from typing import Any, ClassVar, Generic, TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
+
+from django_valkey.base_client import import_option
+
+Base = TypeVar("Base")
+Pool = TypeVar("Pool")
+
+
+def freeze(value: Any) -> Hashable:
+    """A hashable stand-in for ``value`` (dicts, lists and sets included), for pool keys."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(repr(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:
+        return ("unhashable", type(value).__qualname__, id(value))
+    return value
+
+
+class BaseConnectionFactory(Generic[Base, Pool]):
+    """Creates raw valkey-py clients on shared pools.
+
+    Subclasses set ``path_pool_cls`` and ``path_base_cls`` and implement
+    ``connect``, ``disconnect``, ``get_connection`` (sync or async) and
+    ``get_parser_cls`` (sync; returns a class).
+    """
+
+    path_pool_cls: str
+    path_base_cls: str
+
+    # Process-wide: Django builds a new client per thread and per request.
+    _pools: ClassVar[dict[Hashable, Any]] = {}
+    _pools_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        self.pool_cls = import_option(
+            options.get("CONNECTION_POOL_CLASS", self.path_pool_cls),
+            "OPTIONS['CONNECTION_POOL_CLASS']",
+        )
+        self.pool_cls_kwargs: dict[str, Any] = dict(options.get("CONNECTION_POOL_KWARGS") or {})
+        self.base_client_cls = import_option(
+            options.get("BASE_CLIENT_CLASS", self.path_base_cls), "OPTIONS['BASE_CLIENT_CLASS']"
+        )
+        self.base_client_cls_kwargs: dict[str, Any] = dict(
+            options.get("BASE_CLIENT_KWARGS") or {}
+        )
+
+    def make_connection_params(self, url: str | None) -> dict[str, Any]:
+        """The keyword arguments of ``pool_cls.from_url`` for ``url``."""
+        params: dict[str, Any] = {"url": url, "parser_class": self.get_parser_cls()}
+        for option, kwarg in (
+            ("SOCKET_TIMEOUT", "socket_timeout"),
+            ("SOCKET_CONNECT_TIMEOUT", "socket_connect_timeout"),
+        ):
+            value = self.options.get(option)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ImproperlyConfigured(
+                    f"OPTIONS['{option}'] must be a number of seconds (int or float), "
+                    f"not {value!r}"
+                )
+            params[kwarg] = value
+        password = self.options.get("PASSWORD")
+        if password:
+            params["password"] = password
+        return params
+
+    def get_connection_pool(self, params: dict[str, Any]) -> Pool:
+        """A new pool; the URL's own query arguments win over the kwargs."""
+        kwargs = dict(params)
+        kwargs.update(self.pool_cls_kwargs)
+        return self.pool_cls.from_url(**kwargs)
+
+    def _pool_key(self, params: dict[str, Any]) -> Hashable:
+        return (
+            type(self),
+            self.pool_cls,
+            self.base_client_cls,
+            freeze(params),
+            freeze(self.pool_cls_kwargs),
+        )
+
+    def get_or_create_connection_pool(self, params: dict[str, Any]) -> Pool:
+        """The shared pool for these parameters, created on first use."""
+        key = self._pool_key(params)
+        pool = self._pools.get(key)
+        if pool is None:
+            with self._pools_lock:
+                pool = self._pools.get(key)
+                if pool is None:
+                    pool = self._pools[key] = self.get_connection_pool(params)
+        return pool
+
+    def connect(self, url: str) -> Any:
+        raise NotImplementedError
+
+    def disconnect(self, connection: Any) -> Any:
+        raise NotImplementedError
+
+    def get_connection(self, params: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def get_parser_cls(self) -> type:
+        raise NotImplementedError
+
+    def _parser_from_options(self, default: str) -> type:
+        # PARSER_CLASS (the sync spelling) and PARSER_CLS (async, cluster) are
+        # both accepted by every factory.
+        for option in ("PARSER_CLASS", "PARSER_CLS"):
+            if self.options.get(option):
+                return import_option(self.options[option], f"OPTIONS['{option}']")
+        return import_option(default, "PARSER_CLASS")

@@ -1,0 +1,1 @@
+"""Command mixins that clients combine (the hash flavour of HashClient)."""
