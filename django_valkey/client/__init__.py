@@ -1,8 +1,9 @@
 """Sync clients (``OPTIONS["CLIENT_CLASS"]``)."""
 
 from django_valkey.client.default import DefaultClient, HashClient
+from django_valkey.client.herd import HerdClient
 
-__all__ = ["DefaultClient"]
+__all__ = ["DefaultClient", "HerdClient"]
 
 # HashClient is importable from here as in django-valkey, but not in __all__.
 _ = HashClient
