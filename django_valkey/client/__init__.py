@@ -2,8 +2,9 @@
 
 from django_valkey.client.default import DefaultClient, HashClient
 from django_valkey.client.herd import HerdClient
+from django_valkey.client.sharded import ShardClient
 
-__all__ = ["DefaultClient", "HerdClient"]
+__all__ = ["DefaultClient", "HerdClient", "ShardClient"]
 
 # HashClient is importable from here as in django-valkey, but not in __all__.
 _ = HashClient
