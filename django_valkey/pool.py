@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from valkey import Valkey
 from valkey.connection import ConnectionPool
 
 from django_valkey.base_client import import_option
 from django_valkey.base_pool import BaseConnectionFactory
 
-__all__ = ["ConnectionFactory", "get_connection_factory"]
+__all__ = ["ConnectionFactory", "SentinelConnectionFactory", "get_connection_factory"]
 
 
 class ConnectionFactory(BaseConnectionFactory[Valkey, ConnectionPool]):
@@ -56,3 +57,62 @@ def get_connection_factory(
         else "DJANGO_VALKEY_CONNECTION_FACTORY"
     )
     return import_option(chosen, setting)(options)
+
+
+def sentinel_pool_kwargs(url: str, kwargs: dict[str, Any]) -> tuple[str, bool, dict[str, Any]]:
+    """``(service name, is_master, pool kwargs)`` for a sentinel LOCATION URL.
+
+    The host part names the service (``valkey://mymaster/0``); ``?is_master=0``
+    asks for a replica pool.  Everything else in the URL (db, credentials,
+    query options) is parsed as valkey-py parses any URL.
+    """
+    from urllib.parse import urlparse
+
+    from valkey.connection import parse_url
+
+    service_name = urlparse(url).hostname
+    if not service_name:
+        raise ImproperlyConfigured(f"LOCATION {url!r} must name the sentinel service as its host")
+    options = dict(kwargs)
+    options.update(parse_url(url))
+    for ignored in ("host", "port", "path"):
+        options.pop(ignored, None)
+    flag = str(options.pop("is_master", "1")).strip().lower()
+    return service_name, flag not in ("0", "false", "no", "off"), options
+
+
+class SentinelConnectionFactory(ConnectionFactory):
+    """Clients on ``SentinelConnectionPool``s: ``OPTIONS["SENTINELS"]`` lists
+    the sentinels as ``(host, port)``; writes reach the primary, reads a replica."""
+
+    path_pool_cls = "valkey.sentinel.SentinelConnectionPool"
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        sentinels = options.get("SENTINELS")
+        if not sentinels or not all(
+            isinstance(s, (list, tuple)) and len(s) == 2 for s in sentinels
+        ):
+            raise ImproperlyConfigured("SENTINELS must be provided as a list of (host, port).")
+        from valkey.sentinel import Sentinel
+
+        connection_kwargs = self.make_connection_params(None)
+        connection_kwargs.pop("url")
+        connection_kwargs.update(self.pool_cls_kwargs)
+        self._sentinel = Sentinel(
+            [tuple(s) for s in sentinels],
+            sentinel_kwargs=options.get("SENTINEL_KWARGS"),
+            **connection_kwargs,
+        )
+
+    def _pool_key(self, params: dict[str, Any]) -> Any:
+        # One Sentinel manager per factory instance: key pools by it too.
+        return (super()._pool_key(params), id(self._sentinel))
+
+    def get_connection_pool(self, params: dict[str, Any]) -> Any:
+        kwargs = {k: v for k, v in params.items() if k != "url"}
+        kwargs.update(self.pool_cls_kwargs)
+        service_name, is_master, options = sentinel_pool_kwargs(params["url"], kwargs)
+        return self.pool_cls(
+            service_name, self._sentinel, is_master=is_master, **options
+        )
