@@ -1,0 +1,1 @@
+"""Golden data written by the reference package (see make_golden.py)."""
