@@ -40,7 +40,22 @@ class Cmd:
     """One command sent with ``execute_command`` (valkey-py applies its
     response callback for the command name)."""
 
-    __slots__ = ("args", "options", "write")
+    __slots__ = ("args", "write")
+
+    def __init__(self, write: bool, *args: Any) -> None:
+        self.write = write
+        self.args = args
+
+    def run(self, raw: Any) -> Any:
+        return raw.execute_command(*self.args)
+
+
+class CmdWith(Cmd):
+    """A :class:`Cmd` with options for valkey-py's response callback
+    (``get=True`` for ``SET ... GET``); kept apart so that plain commands
+    build no options dict."""
+
+    __slots__ = ("options",)
 
     def __init__(self, write: bool, *args: Any, **options: Any) -> None:
         self.write = write
@@ -112,7 +127,7 @@ class Emit:
         self.items = items
 
 
-Request = Cmd | Call | Pipe | Emit
+Request = Cmd | CmdWith | Call | Pipe | Emit
 Operation = Generator[Any, Any, Any]
 
 
@@ -121,7 +136,7 @@ def run_sync(client: Any, op: Operation, raw: Any = None) -> Any:
     try:
         request = op.send(None)
         while True:
-            conn = raw if raw is not None else client._get_client(write=request.write)
+            conn = raw if raw is not None else client._get_client(request.write)
             try:
                 reply = request.run(conn)
             except MAIN_EXCEPTIONS as exc:
@@ -141,7 +156,7 @@ async def run_async(client: Any, op: Operation, raw: Any = None) -> Any:
     try:
         request = op.send(None)
         while True:
-            conn = raw if raw is not None else await client._get_client(write=request.write)
+            conn = raw if raw is not None else await client._get_client(request.write)
             try:
                 reply = request.run(conn)
                 if type(request) is not Local:
@@ -166,7 +181,7 @@ def iterate_sync(client: Any, op: Operation, raw: Any = None) -> Iterator[Any]:
                 yield from request.items
                 request = op.send(None)
                 continue
-            conn = raw if raw is not None else client._get_client(write=request.write)
+            conn = raw if raw is not None else client._get_client(request.write)
             try:
                 reply = request.run(conn)
             except MAIN_EXCEPTIONS as exc:
@@ -186,7 +201,7 @@ async def iterate_async(client: Any, op: Operation, raw: Any = None) -> AsyncIte
                     yield item
                 request = op.send(None)
                 continue
-            conn = raw if raw is not None else await client._get_client(write=request.write)
+            conn = raw if raw is not None else await client._get_client(request.write)
             try:
                 reply = await request.run(conn)
             except MAIN_EXCEPTIONS as exc:

@@ -7,6 +7,7 @@ servers; Django is only used for the identity of its default key function.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,16 +19,14 @@ from django_valkey.util import CacheKey
 MAX_KEY_LENGTH = 250
 
 
+# Characters memcached refuses: controls, space and DEL.
+_BAD_CHARS = re.compile(r"[\x00-\x20\x7f]")
+
+
 def is_suspect(key: str) -> bool:
     """True when Django's ``validate_key`` would warn about ``key``: too long,
     or a control character / space (``\\x00``-``\\x20``, ``\\x7f``)."""
-    if len(key) > MAX_KEY_LENGTH:
-        return True
-    for ch in key:
-        code = ord(ch)
-        if code <= 0x20 or code == 0x7F:
-            return True
-    return False
+    return len(key) > MAX_KEY_LENGTH or _BAD_CHARS.search(key) is not None
 
 
 class KeyMaker:

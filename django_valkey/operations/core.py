@@ -9,7 +9,7 @@ from typing import Any
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from valkey.exceptions import NoScriptError, ResponseError
 
-from django_valkey.driver import Cmd, Operation, Pipe
+from django_valkey.driver import Cmd, CmdWith, Operation, Pipe
 from django_valkey.operations.timeouts import to_milliseconds
 from django_valkey.util import CacheKey
 
@@ -58,15 +58,17 @@ def set(  # noqa: A001 - the cache API's name
             return not exists
         deleted = yield Cmd(True, "DEL", made)
         return bool(deleted)
-    args: list[Any] = ["SET", made, self._codec.encode(value)]
+    encoded = self._codec.encode(value)
+    if not (nx or xx):
+        # The common case, spelled out: no list building on the hot path.
+        if ms is None:
+            return bool((yield Cmd(True, "SET", made, encoded)))
+        return bool((yield Cmd(True, "SET", made, encoded, "PX", ms)))
+    args: list[Any] = ["SET", made, encoded]
     if ms is not None:
         args += ("PX", ms)
-    if nx:
-        args.append("NX")
-    elif xx:
-        args.append("XX")
-    stored = yield Cmd(True, *args)
-    return bool(stored)
+    args.append("NX" if nx else "XX")
+    return bool((yield Cmd(True, *args)))
 
 
 def add(
@@ -213,7 +215,7 @@ def get_or_set(
     if ms is not None:
         args += ("PX", ms)
     args.append("GET")
-    previous = yield Cmd(True, *args, get=True)
+    previous = yield CmdWith(True, *args, get=True)
     if previous is None:
         return default
     return self._codec.decode(previous, made)
