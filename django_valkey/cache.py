@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from valkey import Valkey
 
+from django_valkey import checks  # noqa: F401  (registers the system checks)
 from django_valkey.base import (
     BackendCommands,
     BaseValkeyCache,
