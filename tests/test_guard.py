@@ -10,10 +10,20 @@ import pytest
 
 from tests.impls import REQUIRE_COMPILED
 
-PROBE = (
-    "import django_valkey._speedups as s, sys; "
-    "print(s.IMPLEMENTATION, s.KeyMaker.__module__, s.Codec.__module__, s.Reader.__module__)"
-)
+# Prints the active implementation, then for each hot path the module whose
+# class is in use and the file that module was loaded from.
+PROBE = """
+import importlib, django_valkey._speedups as s
+print(s.IMPLEMENTATION)
+for stem, name in (("keys", "KeyMaker"), ("codec", "Codec"), ("reader", "Reader")):
+    for suffix in ("", "_py"):
+        try:
+            module = importlib.import_module(f"django_valkey._speedups._{stem}{suffix}")
+        except ImportError:
+            continue
+        if getattr(module, name) is getattr(s, name):
+            print(module.__name__, module.__file__.rsplit(".", 1)[-1])
+"""
 
 
 def run_probe(**env):
@@ -48,17 +58,21 @@ def test_compiled_is_active_when_built():
     impl, *modules = run_probe()
     assert impl == "compiled"
     assert modules == [
-        "django_valkey._speedups._keys",
-        "django_valkey._speedups._codec",
-        "django_valkey._speedups._reader",
-    ]
+        "django_valkey._speedups._keys", "so",
+        "django_valkey._speedups._codec", "so",
+        "django_valkey._speedups._reader", "so",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("value", ["1", "yes"])
 def test_environment_variable_forces_pure(value):
     impl, *modules = run_probe(DJANGO_VALKEY_NO_EXTENSIONS=value)
     assert impl == "pure"
-    assert all(m.endswith("_py") for m in modules)
+    assert modules == [
+        "django_valkey._speedups._keys_py", "py",
+        "django_valkey._speedups._codec_py", "py",
+        "django_valkey._speedups._reader_py", "py",
+    ]  # fmt: skip
 
 
 def test_zero_does_not_disable():
