@@ -63,7 +63,17 @@ def _runs_compiled(item: pytest.Item) -> bool:
     return any(isinstance(value, str) and value == "compiled" for value in callspec.params.values())
 
 
+# Fixtures that start or use a real server: tests using them are marked
+# ``server`` automatically, so ``-m "not server"`` (wheel builds) skips them.
+SERVER_FIXTURES = frozenset(
+    {"valkey_server", "valkey_unix_server", "make_cache", "cache", "django_caches"}
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
     if not config.getoption("--no-compiled"):
         return
     kept, dropped = [], []
