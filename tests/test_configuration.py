@@ -136,8 +136,9 @@ def test_parser_class_both_spellings(make_cache):
 
 
 def test_connection_factory_resolution():
-    assert isinstance(get_connection_factory(path="django_valkey.pool.ConnectionFactory"),
-                      ConnectionFactory)
+    assert isinstance(
+        get_connection_factory(path="django_valkey.pool.ConnectionFactory"), ConnectionFactory
+    )
 
     class Custom(ConnectionFactory):
         pass

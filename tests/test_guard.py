@@ -86,7 +86,8 @@ def test_import_needs_no_settings():
         "print(django_valkey.__version__)"
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
-                         env=env)
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, env=env
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0.4.1"

@@ -72,8 +72,10 @@ def test_missing_sentinels_is_a_clear_error(make_cache):
 
 
 def test_options_are_not_mutated(make_cache, topology):
-    options = {"CLIENT_CLASS": "django_valkey.client.SentinelClient",
-               "SENTINELS": topology.sentinels}
+    options = {
+        "CLIENT_CLASS": "django_valkey.client.SentinelClient",
+        "SENTINELS": topology.sentinels,
+    }
     snapshot = dict(options)
     make_cache(location=f"valkey://{SERVICE}/0", OPTIONS=options).set("k", 1)
     assert options == snapshot

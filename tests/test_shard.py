@@ -60,9 +60,7 @@ def test_hash_tags_keep_keys_together(shard, valkey_server):
 
 def test_cross_shard_multi_key_set_command_is_refused(shard, nodes):
     ring = HashRing(nodes)
-    a, b = next(
-        (f"a{i}", f"b{i}") for i in range(100) if ring(f":1:a{i}") != ring(f":1:b{i}")
-    )
+    a, b = next((f"a{i}", f"b{i}") for i in range(100) if ring(f":1:a{i}") != ring(f":1:b{i}"))
     shard.sadd(a, 1)
     shard.sadd(b, 2)
     with pytest.raises(ValueError, match="hash tags"):

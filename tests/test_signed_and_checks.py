@@ -86,8 +86,10 @@ def test_system_checks():
     assert ids({"default": {**signed, "LOCATION": "valkeys://:pw@h:6379/0"}}) == []
     ignoring = {**signed, "OPTIONS": {**SIGNED, "IGNORE_EXCEPTIONS": True}}
     assert ids({"default": ignoring}) == ["django_valkey.W003"]
-    logged = {**signed, "OPTIONS": {**SIGNED, "IGNORE_EXCEPTIONS": True,
-                                    "LOG_IGNORE_EXCEPTIONS": True}}
+    logged = {
+        **signed,
+        "OPTIONS": {**SIGNED, "IGNORE_EXCEPTIONS": True, "LOG_IGNORE_EXCEPTIONS": True},
+    }
     assert ids({"default": logged}) == []
     other = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     assert ids({"default": other}) == []
