@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -43,6 +44,12 @@ from tests.impls import IMPLS, speedups_module
 from tests.servers import ValkeyServer
 
 DEFAULT_BACKEND = "django_valkey.cache.ValkeyCache"
+
+# Run the cache tests through another parser / RESP version (CI does this
+# with django_valkey.parsers.Parser under protocol 3):
+#   DJANGO_VALKEY_TEST_PARSER=django_valkey.parsers.Parser DJANGO_VALKEY_TEST_PROTOCOL=3
+TEST_PARSER = os.environ.get("DJANGO_VALKEY_TEST_PARSER", "")
+TEST_PROTOCOL = os.environ.get("DJANGO_VALKEY_TEST_PROTOCOL", "")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -213,6 +220,13 @@ def make_cache(valkey_server: ValkeyServer) -> Iterator[Callable[..., Any]]:
     def factory(backend: str = DEFAULT_BACKEND, location: Any = None, **params: Any) -> Any:
         if location is None:
             location = f"{valkey_server.url}/0"
+            if TEST_PROTOCOL:
+                location += f"?protocol={TEST_PROTOCOL}"
+        if TEST_PARSER:
+            options = dict(params.get("OPTIONS") or {})
+            if "PARSER_CLASS" not in options and "PARSER_CLS" not in options:
+                options["PARSER_CLASS"] = TEST_PARSER
+            params = {**params, "OPTIONS": options}
         cache = import_string(backend)(location, params)
         made.append(cache)
         return cache
