@@ -61,9 +61,7 @@ class BaseConnectionFactory(Generic[Base, Pool]):
         self.base_client_cls = import_option(
             options.get("BASE_CLIENT_CLASS", self.path_base_cls), "OPTIONS['BASE_CLIENT_CLASS']"
         )
-        self.base_client_cls_kwargs: dict[str, Any] = dict(
-            options.get("BASE_CLIENT_KWARGS") or {}
-        )
+        self.base_client_cls_kwargs: dict[str, Any] = dict(options.get("BASE_CLIENT_KWARGS") or {})
 
     def make_connection_params(self, url: str | None) -> dict[str, Any]:
         """The keyword arguments of ``pool_cls.from_url`` for ``url``."""
@@ -77,8 +75,7 @@ class BaseConnectionFactory(Generic[Base, Pool]):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ImproperlyConfigured(
-                    f"OPTIONS['{option}'] must be a number of seconds (int or float), "
-                    f"not {value!r}"
+                    f"OPTIONS['{option}'] must be a number of seconds (int or float), not {value!r}"
                 )
             params[kwarg] = value
         password = self.options.get("PASSWORD")

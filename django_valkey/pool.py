@@ -39,9 +39,7 @@ class ConnectionFactory(BaseConnectionFactory[Valkey, ConnectionPool]):
         return self._parser_from_options("valkey.connection.DefaultParser")
 
 
-def get_connection_factory(
-    path: str | None = None, options: dict[str, Any] | None = None
-) -> Any:
+def get_connection_factory(path: str | None = None, options: dict[str, Any] | None = None) -> Any:
     """The factory for a cache: ``OPTIONS["CONNECTION_FACTORY"]``, else the
     ``DJANGO_VALKEY_CONNECTION_FACTORY`` setting, else ``path``."""
     options = options or {}
@@ -113,6 +111,4 @@ class SentinelConnectionFactory(ConnectionFactory):
         kwargs = {k: v for k, v in params.items() if k != "url"}
         kwargs.update(self.pool_cls_kwargs)
         service_name, is_master, options = sentinel_pool_kwargs(params["url"], kwargs)
-        return self.pool_cls(
-            service_name, self._sentinel, is_master=is_master, **options
-        )
+        return self.pool_cls(service_name, self._sentinel, is_master=is_master, **options)

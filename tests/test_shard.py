@@ -42,7 +42,7 @@ def test_bulk_operations_one_command_per_shard(shard, valkey_server):
     data = {f"k{i}": f"v{i}" for i in range(60)}
     assert shard.set_many(data, timeout=60) == []
     admin.config_resetstat()
-    assert shard.get_many(list(data) + ["missing"]) == data
+    assert shard.get_many([*data, "missing"]) == data
     stats = admin.info("commandstats")
     assert stats["cmdstat_mget"]["calls"] == 3
     assert "cmdstat_get" not in stats

@@ -36,9 +36,7 @@ NO_EXTENSIONS = (
 def implementation(compiled: bool) -> dict[str, ModuleType]:
     """Import one implementation of every hot path (raises ImportError if absent)."""
     suffix = "" if compiled else "_py"
-    return {
-        stem: importlib.import_module(f"{__name__}._{stem}{suffix}") for stem in MODULES
-    }
+    return {stem: importlib.import_module(f"{__name__}._{stem}{suffix}") for stem in MODULES}
 
 
 def _select() -> tuple[bool, dict[str, ModuleType]]:

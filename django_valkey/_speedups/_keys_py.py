@@ -37,8 +37,15 @@ class KeyMaker:
     overrides ``validate_key``); ``None`` disables validation.
     """
 
-    __slots__ = ("_default_head", "_fast", "key_func", "prefix", "validate", "validate_all",
-                 "version")
+    __slots__ = (
+        "_default_head",
+        "_fast",
+        "key_func",
+        "prefix",
+        "validate",
+        "validate_all",
+        "version",
+    )
 
     def __init__(
         self,

@@ -52,4 +52,4 @@ class SentinelClient(DefaultClient):
         super().__init__(server, params, backend)
 
     def connect(self, index: int = 0) -> Valkey:
-        return check_sentinel_pool(super().connect(index))  # type: ignore[no-any-return]
+        return check_sentinel_pool(super().connect(index))

@@ -29,7 +29,14 @@ _SPLIT_KEYS = {"MGET": "list", "DEL": "sum", "UNLINK": "sum", "EXISTS": "sum"}
 _EVERY_NODE = {"FLUSHDB": "all", "FLUSHALL": "all", "KEYS": "concat", "DBSIZE": "sum"}
 # Multi-key commands that must find all their keys on one node.
 _SAME_NODE = {
-    "SDIFF", "SDIFFSTORE", "SINTER", "SINTERSTORE", "SUNION", "SUNIONSTORE", "SMOVE", "RENAME",
+    "SDIFF",
+    "SDIFFSTORE",
+    "SINTER",
+    "SINTERSTORE",
+    "SUNION",
+    "SUNIONSTORE",
+    "SMOVE",
+    "RENAME",
 }
 
 
@@ -152,12 +159,12 @@ class ShardPipeline:
             # A multi-key command inside a pipeline cannot be split: its keys
             # must share a node.
             keys = command[1::2] if command[0].upper() == "MSET" else command[1:]
-            if command[0].upper() in ("MSET", *_SPLIT_KEYS) and len(
-                {client.get_server_name(k) for k in keys}
-            ) > 1:
+            if (
+                command[0].upper() in ("MSET", *_SPLIT_KEYS)
+                and len({client.get_server_name(k) for k in keys}) > 1
+            ):
                 raise ValueError(
-                    f"{command[0]} in a pipeline needs all its keys on one shard; "
-                    "use {hash tags}"
+                    f"{command[0]} in a pipeline needs all its keys on one shard; use {{hash tags}}"
                 )
         replies: list[Any] = [None] * len(commands)
         for node, indexes in self._router._group(c[1] for c in commands).items():
@@ -184,7 +191,7 @@ class ShardClient(DefaultClient):
         """The LOCATION URL of the node owning ``key`` (a made key)."""
         text = _text(key)
         match = _HASH_TAG.match(text)
-        return self._ring.get_node(match.group(1) if match else text)  # type: ignore[no-any-return]
+        return self._ring.get_node(match.group(1) if match else text)
 
     def get_client_for_node(self, node: str) -> Any:
         raw = self._server_dict.get(node)
@@ -201,7 +208,7 @@ class ShardClient(DefaultClient):
             self.get_client_for_node(node)
         return dict(self._server_dict)
 
-    def get_client(  # type: ignore[override]
+    def get_client(
         self, write: bool = True, tried: Any = None, key: Any = None, **kwargs: Any
     ) -> Any:
         """The raw client of the node owning ``key`` (a made key)."""

@@ -38,7 +38,7 @@ def get(self: Any, key: Any, default: Any = None, version: Any = None) -> Operat
     return self._codec.decode(value, made)
 
 
-def set(  # noqa: A001 - the cache API's name
+def set(
     self: Any,
     key: Any,
     value: Any,
@@ -251,9 +251,7 @@ def mget(self: Any, keys: Iterable[Any], version: Any = None) -> Operation:
     return (yield from get_many(self, keys, version))
 
 
-def mset(
-    self: Any, data: Mapping[Any, Any], timeout: Any = None, version: Any = None
-) -> Operation:
+def mset(self: Any, data: Mapping[Any, Any], timeout: Any = None, version: Any = None) -> Operation:
     """Store every item atomically with ``MSET``; with a timeout, the TTLs are
     set in the same MULTI/EXEC transaction."""
     if not data:

@@ -8,15 +8,13 @@ given, only the fields are made keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 import warnings
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django_valkey.driver import Cmd, Operation
 
-LEGACY_MESSAGE = (
-    "this version of {} is deprecated, use `django_valkey.client.HashClient` instead"
-)
+LEGACY_MESSAGE = "this version of {} is deprecated, use `django_valkey.client.HashClient` instead"
 
 
 def _deprecated(command: str) -> None:

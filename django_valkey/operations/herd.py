@@ -9,7 +9,7 @@ layout is django-valkey's, so entries written by either are read by both.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
@@ -47,7 +47,7 @@ def get(self: Any, key: Any, default: Any = None, version: Any = None) -> Operat
     return default if expired else value
 
 
-def set(  # noqa: A001 - the cache API's name
+def set(
     self: Any,
     key: Any,
     value: Any,
@@ -146,7 +146,7 @@ def decr(self: Any, *args: Any, **kwargs: Any) -> Operation:
     yield  # pragma: no cover
 
 
-HERD_COMMANDS = {
+HERD_COMMANDS: dict[str, Callable[..., Any]] = {
     "get": get,
     "set": set,
     "add": add,

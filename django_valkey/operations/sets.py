@@ -76,9 +76,7 @@ def smembers(self: Any, key: Any, version: Any = None) -> Operation:
     return _members(self, (yield Cmd(False, "SMEMBERS", self._keys.make(key, version))))
 
 
-def smove(
-    self: Any, source: Any, destination: Any, member: Any, version: Any = None
-) -> Operation:
+def smove(self: Any, source: Any, destination: Any, member: Any, version: Any = None) -> Operation:
     """Move ``member`` from ``source`` to ``destination`` (both at ``version``)."""
     src, dst = self._keys.make(source, version), self._keys.make(destination, version)
     return bool((yield Cmd(True, "SMOVE", src, dst, self._codec.encode(member))))
@@ -93,9 +91,7 @@ def spop(self: Any, key: Any, count: int | None = None, version: Any = None) -> 
     return _members(self, (yield Cmd(True, "SPOP", made, count)))
 
 
-def srandmember(
-    self: Any, key: Any, count: int | None = None, version: Any = None
-) -> Operation:
+def srandmember(self: Any, key: Any, count: int | None = None, version: Any = None) -> Operation:
     """A random member, or a list of ``count`` members."""
     made = self._keys.make(key, version)
     if count is None:
