@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar, cast
 
 from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
@@ -25,9 +25,11 @@ from django_valkey.base_client import (
     HASH_COMMANDS,
     ITERATORS,
     LEGACY_HASH_COMMANDS,
+    Closing,
     import_option,
 )
 from django_valkey.exceptions import ConnectionInterrupted
+from django_valkey.util import CacheKey
 
 __all__ = [
     "ATTR_DOES_NOT_EXIST",
@@ -57,7 +59,6 @@ _FALLBACKS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
     "has_key": lambda args, kwargs: False,
     "set_many": lambda args, kwargs: list(args[0] if args else kwargs.get("data", ())),
 }
-_STREAMING = frozenset(ITERATORS)
 
 
 def _get_or_set_fallback(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -66,6 +67,13 @@ def _get_or_set_fallback(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 _FALLBACKS["get_or_set"] = _get_or_set_fallback
+# The sync backend's native coroutines ("aget_many", "_aget", ...) fall back
+# like their sync twins.
+_FALLBACKS.update({"a" + name: fallback for name, fallback in _FALLBACKS.items()})
+_FALLBACKS["_aget"] = _FALLBACKS.pop("a_get")
+_STREAMING = frozenset(ITERATORS) | {"a" + name for name in ITERATORS}
+# Not wrapped: get/aget (their _get/_aget are), closing, and key building.
+_UNDECORATED = frozenset({"get", "aget", "close", "aclose", "make_key", "make_pattern"})
 
 
 def _ignored(self: Any, exc: ConnectionInterrupted) -> None:
@@ -151,22 +159,34 @@ def omit_exception_async(
 
 def decorate_all_methods(decorator: Callable[..., Any]) -> Callable[[type], type]:
     """Class decorator: wrap every public command of the class (inherited ones
-    included) with ``decorator`` (:func:`omit_exception` or its async twin)."""
+    included) with ``decorator`` (:func:`omit_exception` or its async twin).
+
+    Coroutine and async generator functions get :func:`omit_exception_async`
+    when ``decorator`` is :func:`omit_exception` (the sync backend's ``a*``
+    methods).  Aliases stay aliases: ``aget`` and ``get`` of the async backend
+    remain one function.  Django's own helpers (``validate_key``,
+    ``get_backend_timeout``) touch no server and are left as they are.
+    """
 
     def decorate(cls: type) -> type:
+        wrapped: dict[Any, Any] = {}
         for name in dir(cls):
-            if name.startswith("__") or name in ("get", "close", "make_key", "make_pattern"):
+            if name.startswith("__") or name in _UNDECORATED:
                 continue
             if name.startswith("_") and name not in _FALLBACKS:
                 continue
             attr = getattr(cls, name)
-            if not inspect.isfunction(attr):
+            if not inspect.isfunction(attr) or attr is getattr(BaseCache, name, None):
                 continue
-            setattr(
-                cls,
-                name,
-                decorator(attr, gen=name in _STREAMING, fallback=_FALLBACKS.get(name)),
-            )
+            if attr not in wrapped:
+                native = inspect.iscoroutinefunction(attr) or inspect.isasyncgenfunction(attr)
+                chosen = decorator
+                if native and decorator is omit_exception:
+                    chosen = omit_exception_async
+                elif not native and decorator is omit_exception_async and name not in _STREAMING:
+                    continue  # a plain helper of the async backend: stays sync
+                wrapped[attr] = chosen(attr, gen=name in _STREAMING, fallback=_FALLBACKS.get(name))
+            setattr(cls, name, wrapped[attr])
         return cls
 
     return decorate
@@ -204,6 +224,8 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
         self._default_scan_itersize: int = getattr(settings, "DJANGO_VALKEY_SCAN_ITERSIZE", 10)
         self._client_cls = self.get_client_class()
         self._client: Client | None = None
+        # The sync backend's asyncio twin of ``_client`` (see BackendCommands).
+        self._async_client: Any = None
         self._ignore_exceptions: bool = options.get(
             "IGNORE_EXCEPTIONS", getattr(settings, "DJANGO_VALKEY_IGNORE_EXCEPTIONS", False)
         )
@@ -230,12 +252,30 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
         return self._client
 
     def make_key(self, key: Any, version: Any = None, prefix: Any = None) -> Any:
-        """The server-side key (a ``CacheKey``); warns like Django's backends."""
-        return self.client.make_key(key, version=version, prefix=prefix)  # type: ignore[attr-defined]
+        """The server-side key (a ``CacheKey``), built without validation as
+        in ``BaseCache``: the commands validate (``make_and_validate_key``)."""
+        if isinstance(key, CacheKey):
+            return key
+        return CacheKey(
+            self.key_func(
+                key,
+                self.key_prefix if prefix is None else prefix,
+                self.version if version is None else version,
+            )
+        )
+
+    def get_backend_timeout(self, timeout: Any = DEFAULT_TIMEOUT) -> float | None:
+        """Seconds from now, never negative; None for no expiry (as Django's
+        Redis backend: TTLs are relative, unlike memcached's timestamps)."""
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = self.default_timeout
+        return None if timeout is None else max(0, int(timeout))
 
     def make_and_validate_key(self, key: Any, version: Any = None) -> Any:
-        # make_key already validates (once, in the key maker).
-        return self.make_key(key, version=version)
+        """``make_key``, then Django's key warnings (``CacheKeyWarning``)."""
+        key = self.make_key(key, version=version)
+        self.validate_key(key)
+        return key
 
     def make_pattern(self, pattern: str, version: Any = None, prefix: Any = None) -> Any:
         """A glob matching this cache's keys (prefix and version literal)."""
@@ -243,9 +283,8 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
 
 
 # Backend methods forwarded to the client as they are.
-FORWARDED = (
-    sorted(set(COMMANDS) - {"get", "delete", "delete_pattern"})
-    + sorted(LEGACY_HASH_COMMANDS.keys() | {"hget"})
+FORWARDED = sorted(set(COMMANDS) - {"get", "delete", "delete_pattern"}) + sorted(
+    LEGACY_HASH_COMMANDS.keys() | {"hget"}
 )
 
 
@@ -276,19 +315,51 @@ def _async_forwarder(name: str) -> Callable[..., Any]:
     return method
 
 
+def _twin_forwarder(name: str) -> Callable[..., Any]:
+    """``a<name>`` of the sync backend: ``<name>`` run by the async client twin."""
+
+    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        twin = self._async_client or self.async_client
+        return await getattr(twin, name)(*args, **kwargs)
+
+    method.__name__ = "a" + name
+    method.__qualname__ = f"BackendCommands.a{name}"
+    method.__signature__ = _signature_of(name)  # type: ignore[attr-defined]
+    return method
+
+
 class BackendCommands(BaseCache):
-    """The sync cache API, forwarding to ``self.client``.
+    """The sync cache API, forwarding to ``self.client``, and its native
+    coroutines ``aget``, ``aset``, ... (one alias serves sync and async code).
 
     It subclasses Django's ``BaseCache`` so that, in a backend combining it
     with ``BaseValkeyCache``, these methods come before ``BaseCache``'s
-    placeholders in the method resolution order.
+    placeholders in the method resolution order (``BaseCache``'s ``a*``
+    methods would run the sync ones in a thread).
+
+    The ``a*`` methods run the same command definitions through the async
+    driver, on :attr:`async_client`: an asyncio twin of ``client`` sharing its
+    servers, settings, serializer, compressor and key maker, with pools of its
+    own per event loop.
     """
 
     client: Any
+    _client: Any
+    _async_client: Any = None
     _default_scan_itersize: int
 
+    @property
+    def async_client(self) -> Any:
+        """The asyncio twin of :attr:`client`, created on first use."""
+        twin = self._async_client
+        if twin is None:
+            from django_valkey.async_cache.client.default import async_twin
+
+            twin = self._async_client = async_twin(self.client)
+        return twin
+
     def __contains__(self, key: Any) -> bool:
-        return self.has_key(key)  # type: ignore[attr-defined,no-any-return]
+        return self.has_key(key)
 
     def get(self, key: Any, default: Any = None, version: Any = None, client: Any = None) -> Any:
         """The value at ``key`` or ``default``."""
@@ -305,7 +376,7 @@ class BackendCommands(BaseCache):
     def delete_pattern(self, *args: Any, **kwargs: Any) -> int:
         """Delete the keys matching a glob; the number deleted."""
         kwargs.setdefault("itersize", self._default_scan_itersize)
-        return self.client.delete_pattern(*args, **kwargs)  # type: ignore[no-any-return]
+        return self.client.delete_pattern(*args, **kwargs)
 
     def iter_keys(self, *args: Any, **kwargs: Any) -> Any:
         """Stream the keys matching a glob (``SCAN``)."""
@@ -316,10 +387,67 @@ class BackendCommands(BaseCache):
         return self.client.sscan_iter(*args, **kwargs)
 
     def close(self, **kwargs: Any) -> None:
-        """Release connections (only with ``CLOSE_CONNECTION``)."""
+        """Release connections (only with ``CLOSE_CONNECTION``).
+
+        Called by Django at the end of every request, also under ASGI (from a
+        worker thread): the async twin's connections are closed in their own
+        event loop, scheduled from here.
+        """
         client = getattr(self, "_client", None)
         if client is not None:
             client.close()
+        twin = self._async_client
+        if twin is not None:
+            twin.schedule_close()
+
+    # Native coroutines ---------------------------------------------------
+
+    async def aget(
+        self, key: Any, default: Any = None, version: Any = None, client: Any = None
+    ) -> Any:
+        """The value at ``key`` or ``default``."""
+        value = await self._aget(key, default, version, client)
+        return default if value is CONNECTION_INTERRUPTED else value
+
+    async def _aget(
+        self, key: Any, default: Any = None, version: Any = None, client: Any = None
+    ) -> Any:
+        twin = self._async_client or self.async_client
+        return await twin.get(key, default, version, client=client)
+
+    async def adelete(
+        self, key: Any, version: Any = None, prefix: Any = None, client: Any = None
+    ) -> bool:
+        """Remove ``key``; True if it existed."""
+        twin = self._async_client or self.async_client
+        return bool(await twin.delete(key, version, prefix, client=client))
+
+    async def adelete_pattern(self, *args: Any, **kwargs: Any) -> int:
+        """Delete the keys matching a glob; the number deleted."""
+        kwargs.setdefault("itersize", self._default_scan_itersize)
+        twin = self._async_client or self.async_client
+        return await twin.delete_pattern(*args, **kwargs)
+
+    async def aiter_keys(self, *args: Any, **kwargs: Any) -> Any:
+        """Stream the keys matching a glob (an async generator)."""
+        twin = self._async_client or self.async_client
+        async for key in twin.iter_keys(*args, **kwargs):
+            yield key
+
+    async def asscan_iter(self, *args: Any, **kwargs: Any) -> Any:
+        """Stream the members of a set matching a glob (an async generator)."""
+        twin = self._async_client or self.async_client
+        async for member in twin.sscan_iter(*args, **kwargs):
+            yield member
+
+    async def aclose(self, **kwargs: Any) -> None:
+        """Release connections, sync and async (only with ``CLOSE_CONNECTION``)."""
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+        twin = self._async_client
+        if twin is not None:
+            await twin.close()
 
 
 class AsyncBackendCommands(BaseCache):
@@ -327,9 +455,19 @@ class AsyncBackendCommands(BaseCache):
 
     As in django-valkey, ``get``, ``set``, ... are coroutines and ``aget``,
     ``aset``, ... are the very same functions.
+
+    ``close()`` is the exception: Django's own ``close_caches`` calls it,
+    without awaiting, at the end of every request (under ASGI from a worker
+    thread, under WSGI from the request's thread), and django-valkey's users
+    ``await cache.close()``.  So it is a plain method returning a
+    :class:`~django_valkey.base_client.Closing`: the close (a no-op unless
+    ``CLOSE_CONNECTION``) is started at the call, in the event loop that owns
+    the connections, and awaiting the result waits for it when called inside
+    that loop.  No coroutine is ever left un-awaited, so nothing warns.
     """
 
     client: Any
+    _client: Any
     _default_scan_itersize: int
 
     def __getattr__(self, name: str) -> Any:
@@ -338,6 +476,12 @@ class AsyncBackendCommands(BaseCache):
             if hasattr(type(self), plain):
                 return getattr(self, plain)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __contains__(self, key: Any) -> bool:
+        # BaseCache's would call the has_key coroutine and always answer True.
+        raise TypeError(
+            f"'in' needs a sync has_key(): use 'await cache.ahas_key(key)' on {type(self).__name__}"
+        )
 
     async def get(
         self, key: Any, default: Any = None, version: Any = None, client: Any = None
@@ -351,7 +495,7 @@ class AsyncBackendCommands(BaseCache):
     ) -> Any:
         return await self.client.get(key, default, version, client=client)
 
-    async def delete(
+    async def delete(  # type: ignore[override]
         self, key: Any, version: Any = None, prefix: Any = None, client: Any = None
     ) -> bool:
         """Remove ``key``; True if it existed."""
@@ -360,7 +504,7 @@ class AsyncBackendCommands(BaseCache):
     async def delete_pattern(self, *args: Any, **kwargs: Any) -> int:
         """Delete the keys matching a glob; the number deleted."""
         kwargs.setdefault("itersize", self._default_scan_itersize)
-        return await self.client.delete_pattern(*args, **kwargs)  # type: ignore[no-any-return]
+        return await self.client.delete_pattern(*args, **kwargs)
 
     def iter_keys(self, *args: Any, **kwargs: Any) -> Any:
         """Stream the keys matching a glob (an async generator)."""
@@ -370,26 +514,33 @@ class AsyncBackendCommands(BaseCache):
         """Stream the members of a set matching a glob (an async generator)."""
         return self.client.sscan_iter(*args, **kwargs)
 
-    async def close(self, **kwargs: Any) -> None:
-        """Release connections (only with ``CLOSE_CONNECTION``)."""
+    def close(self, **kwargs: Any) -> Awaitable[None]:  # type: ignore[override]
+        """Release connections (only with ``CLOSE_CONNECTION``); awaitable.
+
+        Safe to call without awaiting (Django's ``close_caches`` does): see
+        the class docstring.
+        """
         client = getattr(self, "_client", None)
-        if client is not None:
-            await client.close()
+        if client is None:
+            return Closing()
+        return client.schedule_close()
 
 
 for _name in FORWARDED:
     setattr(BackendCommands, _name, _sync_forwarder(_name))
+    setattr(BackendCommands, "a" + _name, _twin_forwarder(_name))
     setattr(AsyncBackendCommands, _name, _async_forwarder(_name))
 BackendCommands.lock = BackendCommands.get_lock  # type: ignore[attr-defined]
+BackendCommands.alock = BackendCommands.aget_lock  # type: ignore[attr-defined]
 AsyncBackendCommands.lock = AsyncBackendCommands.get_lock  # type: ignore[attr-defined]
 del _name
 
 
 def alias_async_names(cls: type) -> type:
-    """Make ``a<name>`` the same coroutine function as ``<name>`` for every
-    public method (shadowing ``BaseCache``'s thread-hopping ``a*`` methods)."""
+    """Make ``a<name>`` the same function as ``<name>`` for every public
+    method (shadowing ``BaseCache``'s thread-hopping ``a*`` methods)."""
     for name in dir(cls):
-        if name.startswith("_") or name.startswith("a") and hasattr(cls, name[1:]):
+        if name.startswith("_") or (name.startswith("a") and hasattr(cls, name[1:])):
             continue
         attr = getattr(cls, name)
         if inspect.isfunction(attr) and not name.startswith("a" * 2):
@@ -401,15 +552,18 @@ alias_async_names(AsyncBackendCommands)
 
 
 async def close_async_caches(**kwargs: Any) -> None:
-    """Close every initialised cache (awaiting the async ones).
+    """Close every initialised cache, awaiting what can be awaited.
 
-    Kept for code that connected it by hand; the package does not replace
-    Django's own ``close_caches`` receiver.
+    Not connected by the package: Django's own ``close_caches`` receiver stays
+    in place and closes these caches correctly (see
+    :class:`AsyncBackendCommands`).  Kept for code that connected it by hand.
     """
     from django.core.cache import caches
 
     for cache in caches.all(initialized_only=True):
         if getattr(cache, "is_async", False):
-            await cache.close()
+            await cast(Any, cache).close()
+        elif isinstance(cache, BackendCommands):
+            await cache.aclose()
         else:
             cache.close()

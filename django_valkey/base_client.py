@@ -9,10 +9,15 @@ driver, plus the connection plumbing of each world.
 
 from __future__ import annotations
 
+import asyncio
+import collections.abc
+import contextlib
+import os
 import random
 import socket
 import time
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from django.conf import settings
@@ -41,6 +46,7 @@ __all__ = [
     "AsyncClientCommands",
     "BaseClient",
     "ClientCommands",
+    "Closing",
     "HerdCommonMethods",
     "Marker",
     "glob_escape",
@@ -213,11 +219,16 @@ COMMANDS: dict[str, Callable[..., Any]] = {
 }
 #: The deprecated hash flavour of DefaultClient (raw hash names).
 LEGACY_HASH_COMMANDS = {
-    name: getattr(hashes, "legacy_" + name) for name in "hset hdel hlen hkeys hexists".split()
+    name: getattr(hashes, "legacy_" + name) for name in ("hset", "hdel", "hlen", "hkeys", "hexists")
 }
 #: The current hash flavour of HashClient.
-HASH_COMMANDS = {name: getattr(hashes, name) for name in "hset hget hdel hlen hkeys hexists".split()}
-ITERATORS = {"iter_keys": keyspace.iter_keys, "sscan_iter": sets.sscan_iter}
+HASH_COMMANDS = {
+    name: getattr(hashes, name) for name in ("hset", "hget", "hdel", "hlen", "hkeys", "hexists")
+}
+ITERATORS: dict[str, Callable[..., Any]] = {
+    "iter_keys": keyspace.iter_keys,
+    "sscan_iter": sets.sscan_iter,
+}
 
 
 def bind_commands(
@@ -306,27 +317,117 @@ bind_commands(
 )
 
 
+class Closing(collections.abc.Coroutine[Any, Any, None]):
+    """What an async backend's ``close()`` returns: the close already started.
+
+    Awaiting it waits for the close (when one runs in the caller's loop).
+    It is a coroutine by protocol, so ``asyncio.run()``, ``create_task()`` and
+    ``run_coroutine_threadsafe()`` take it, but not a native one: nothing
+    warns when nobody awaits it (Django's ``close_caches`` does not).
+    """
+
+    __slots__ = ("_awaitable", "_steps")
+
+    def __init__(self, awaitable: Awaitable[Any] | None = None) -> None:
+        self._awaitable = awaitable
+        self._steps: Generator[Any, Any, None] | None = None
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        if self._awaitable is not None:
+            yield from self._awaitable.__await__()
+
+    def _running(self) -> Generator[Any, Any, None]:
+        if self._steps is None:
+            self._steps = self.__await__()
+        return self._steps
+
+    def send(self, value: Any) -> Any:
+        return self._running().send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if val is None and tb is None:
+            return self._running().throw(typ)
+        return self._running().throw(typ, val, tb)
+
+    def close(self) -> None:
+        if self._steps is not None:
+            self._steps.close()
+
+
+# Async clients bound to an event loop, so that a forked child can unbind them.
+_bound_async_clients: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _forget_loops_after_fork() -> None:
+    # The child must never use the parent's sockets, even on an inherited loop.
+    for client in list(_bound_async_clients):
+        client._bound = (None, [None] * len(client._server))
+
+
+os.register_at_fork(after_in_child=_forget_loops_after_fork)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    # A close nobody awaits must not log "exception was never retrieved".
+    if not task.cancelled():
+        task.exception()
+
+
 class AsyncClientCommands(Generic[Backend]):
     """Every cache command, as coroutines on valkey-py's asyncio client.
 
     The same definitions as :class:`ClientCommands`, bound with the async
     driver; ``a<name>`` aliases resolve to ``<name>``.
+
+    Raw clients belong to the event loop they were made in (their pools do):
+    ``_clients`` is the list for the loop this client is bound to, and a call
+    from another loop binds it to that loop with fresh raw clients.
     """
 
     _server: list[str]
-    _clients: list[Any]
     connection_factory: Any
+    # (event loop, raw clients per server index), replaced as one value so
+    # that a reader never pairs one loop with another loop's clients.
+    _bound: tuple[asyncio.AbstractEventLoop | None, list[Any]]
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("a") and name[1:] in COMMANDS | ITERATORS | HASH_COMMANDS:
+        if name.startswith("a") and name != "a" and hasattr(type(self), name[1:]):
             return getattr(self, name[1:])
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def _clients(self) -> list[Any]:
+        return self._bound[1]
+
+    @_clients.setter
+    def _clients(self, clients: list[Any]) -> None:
+        bound = self.__dict__.get("_bound")
+        self._bound = (bound[0] if bound is not None else None, clients)
+
+    def _loop_clients(self) -> list[Any]:
+        """The raw clients of the running loop (bound to it on first use)."""
+        loop = asyncio.get_running_loop()
+        bound_loop, clients = self._bound
+        if bound_loop is loop:
+            return clients
+        if bound_loop is not None:
+            # Raw clients of another loop: unusable here.
+            clients = [None] * len(self._server)
+        self._bound = (loop, clients)
+        _bound_async_clients.add(self)
+        return clients
 
     async def _get_client(
         self, write: bool = True, tried: list[int] | None = None, client: Any = None, **kwargs: Any
     ) -> Any:
         if client is not None:
             return client
+        bound_loop, clients = self._bound
+        if len(clients) == 1 and not tried and bound_loop is asyncio.get_running_loop():
+            # One server, already connected in this loop: the hot path.
+            raw = clients[0]
+            if raw is not None:
+                return raw
         return await self.get_client(write, tried)
 
     async def get_client(
@@ -340,13 +441,14 @@ class AsyncClientCommands(Generic[Backend]):
         self, write: bool = True, tried: list[int] | None = None
     ) -> tuple[Any, int]:
         """``(raw client, server index)``."""
-        index = self.get_next_client_index(write=write, tried=tried)  # type: ignore[attr-defined]
-        if self._clients[index] is None:
-            self._clients[index] = await self.connect(index)
-        return self._clients[index], index
+        clients = self._loop_clients()
+        index = self.get_next_client_index(write=write, tried=tried)
+        if clients[index] is None:
+            clients[index] = await self.connect(index)
+        return clients[index], index
 
     async def connect(self, index: int = 0) -> Any:
-        """A new raw asyncio client for server ``index``."""
+        """A new raw asyncio client for server ``index`` (on the running loop's pool)."""
         return await self.connection_factory.connect(self._server[index])
 
     async def disconnect(self, index: int = 0, client: Any = None) -> None:
@@ -358,14 +460,53 @@ class AsyncClientCommands(Generic[Backend]):
 
     async def close(self, **kwargs: Any) -> None:
         """Disconnect only with ``CLOSE_CONNECTION`` (see the sync twin)."""
-        if self._close_connection_enabled():  # type: ignore[attr-defined]
+        if self._close_connection_enabled():
             await self._close()
 
     async def _close(self) -> None:
-        for index, client in enumerate(self._clients):
+        bound_loop, clients = self._bound
+        self._bound = (bound_loop, [None] * len(self._server))
+        if bound_loop is not asyncio.get_running_loop():
+            return  # another loop's pools: they close with their loop
+        for index, client in enumerate(clients):
             if client is not None:
                 await self.disconnect(index, client)
-            self._clients[index] = None
+
+    def schedule_close(self) -> Closing:
+        """``close()`` callable from sync code (Django's ``close_caches``).
+
+        Only with ``CLOSE_CONNECTION``.  In the thread running the bound loop
+        the close runs as a task, which the returned :class:`Closing` awaits;
+        from another thread it is handed to the bound loop (the returned one
+        is already complete).  The raw clients of a closed loop are dropped
+        and its sockets released whatever the settings.
+        """
+        bound_loop, _ = self._bound
+        if bound_loop is not None and bound_loop.is_closed():
+            # Connections of a dead loop are useless whatever the settings.
+            from django_valkey.async_cache.pool import release_closed_loops
+
+            self._bound = (None, [None] * len(self._server))
+            release_closed_loops()
+            return Closing()
+        if bound_loop is None or not self._close_connection_enabled():
+            return Closing()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is bound_loop:
+            task = bound_loop.create_task(self._close())
+            task.add_done_callback(_retrieve)
+            return Closing(task)
+        # The coroutine is made inside the loop: if the loop never runs
+        # again, nothing is left un-awaited.
+        with contextlib.suppress(RuntimeError):  # closed meanwhile
+            bound_loop.call_soon_threadsafe(self._start_close)
+        return Closing()
+
+    def _start_close(self) -> None:
+        asyncio.get_running_loop().create_task(self._close()).add_done_callback(_retrieve)
 
 
 bind_commands(
