@@ -157,6 +157,8 @@ class Parser(_PushHandlers, BaseParser):
     """Sync valkey-py parser reading RESP2 and RESP3 with the speedups ``Reader``."""
 
     #: The Reader class; None means the active one of ``django_valkey._speedups``.
+    #: What a ValkeyCache's async methods use when this class is its PARSER_CLASS.
+    async_twin = "django_valkey.parsers.AsyncParser"
     reader_class: type | None = None
 
     def __init__(self, socket_read_size: int) -> None:
@@ -334,6 +336,7 @@ class ClusterParser(Parser):
     """``Parser`` that also maps the cluster errors (ASK, MOVED, ...)."""
 
     EXCEPTION_CLASSES = {**Parser.EXCEPTION_CLASSES, **_CLUSTER_EXCEPTION_CLASSES}
+    async_twin = "django_valkey.parsers.AsyncClusterParser"
 
 
 class AsyncClusterParser(AsyncParser):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -10,7 +10,7 @@ from valkey import Valkey
 from valkey.connection import ConnectionPool
 
 from django_valkey.base_client import import_option
-from django_valkey.base_pool import BaseConnectionFactory
+from django_valkey.base_pool import BaseConnectionFactory, freeze
 
 __all__ = ["ConnectionFactory", "SentinelConnectionFactory", "get_connection_factory"]
 
@@ -84,6 +84,7 @@ class SentinelConnectionFactory(ConnectionFactory):
     the sentinels as ``(host, port)``; writes reach the primary, reads a replica."""
 
     path_pool_cls = "valkey.sentinel.SentinelConnectionPool"
+    _sentinel_managers: ClassVar[dict[Any, Any]] = {}
 
     def __init__(self, options: dict[str, Any]) -> None:
         super().__init__(options)
@@ -97,15 +98,24 @@ class SentinelConnectionFactory(ConnectionFactory):
         connection_kwargs = self.make_connection_params(None)
         connection_kwargs.pop("url")
         connection_kwargs.update(self.pool_cls_kwargs)
-        self._sentinel = Sentinel(
-            [tuple(s) for s in sentinels],
-            sentinel_kwargs=options.get("SENTINEL_KWARGS"),
-            **connection_kwargs,
+        sentinel_kwargs = options.get("SENTINEL_KWARGS")
+        # One Sentinel manager per configuration, shared like the pools (a
+        # backend instance is made per thread and per request context).
+        self._sentinel_key = freeze(
+            ([tuple(s) for s in sentinels], sentinel_kwargs, connection_kwargs)
         )
+        with self._pools_lock:
+            manager = self._sentinel_managers.get(self._sentinel_key)
+            if manager is None:
+                manager = self._sentinel_managers[self._sentinel_key] = Sentinel(
+                    [tuple(s) for s in sentinels],
+                    sentinel_kwargs=sentinel_kwargs,
+                    **connection_kwargs,
+                )
+        self._sentinel = manager
 
     def _pool_key(self, params: dict[str, Any]) -> Any:
-        # One Sentinel manager per factory instance: key pools by it too.
-        return (super()._pool_key(params), id(self._sentinel))
+        return (super()._pool_key(params), self._sentinel_key)
 
     def get_connection_pool(self, params: dict[str, Any]) -> Any:
         kwargs = {k: v for k, v in params.items() if k != "url"}

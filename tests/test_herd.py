@@ -73,3 +73,37 @@ def test_is_expired_probability():
     # Halfway through the grace period about half the readers see a miss.
     hits = sum(_is_expired(30, 60) for _ in range(2000))
     assert 800 < hits < 1300
+
+
+ASYNC_BACKEND = "django_valkey.async_cache.cache.AsyncValkeyCache"
+
+
+@pytest.mark.asyncio
+async def test_async_herd_client(make_cache, valkey_server, speedups):
+    cache = make_cache(
+        ASYNC_BACKEND, OPTIONS={"CLIENT_CLASS": "django_valkey.async_cache.client.AsyncHerdClient"}
+    )
+    try:
+        assert await cache.set("k", [1], timeout=10) is True
+        assert await cache.get("k") == [1]
+        assert isinstance(pickle.loads(valkey_server.client().get(":1:k"))[0], Marker)
+        assert 69 <= await cache.ttl("k") <= 70
+        past = int(time.time()) - 1000
+        valkey_server.client().set(":1:old", pickle.dumps((Marker(), "stale", past)))
+        assert await cache.get("old", "d") == "d"
+        assert await cache.get_many(["k", "old"]) == {"k": [1]}
+        with pytest.raises(NotImplementedError):
+            await cache.incr("k")
+    finally:
+        await cache.aclose()
+
+
+@pytest.mark.asyncio
+async def test_sync_herd_backend_async_methods(herd, valkey_server):
+    try:
+        await herd.aset("k", "v", timeout=10)
+        assert isinstance(pickle.loads(valkey_server.client().get(":1:k"))[0], Marker)
+        assert await herd.aget("k") == "v"
+        assert herd.get("k") == "v"
+    finally:
+        await herd.aclose()

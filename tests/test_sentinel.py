@@ -103,3 +103,81 @@ def test_failover_is_survived(make_cache, speedups):
         wait_until(works, timeout=10, what="the cache to work on the new primary")
         assert cache.get("before") == 1
         assert topology.replica.client().info("replication")["role"] == "master"
+
+
+ASYNC_SENTINEL = {
+    "CLIENT_CLASS": "django_valkey.async_cache.client.AsyncSentinelClient",
+}
+
+
+@pytest.mark.asyncio
+async def test_async_writes_to_primary_reads_from_replica(make_cache, topology, speedups):
+    cache = make_cache(
+        "django_valkey.async_cache.cache.AsyncValkeyCache",
+        location=f"valkey://{SERVICE}/0",
+        OPTIONS={**ASYNC_SENTINEL, "SENTINELS": topology.sentinels},
+    )
+    try:
+        topology.primary.client().config_resetstat()
+        topology.replica.client().config_resetstat()
+        assert await cache.set("ak", "v") is True
+        topology.primary.client().wait(1, 1000)
+        for _ in range(3):
+            assert await cache.get("ak") == "v"
+        assert calls(topology.primary, "set") == 1
+        assert calls(topology.replica, "get") == 3
+    finally:
+        await cache.aclose()
+
+
+@pytest.mark.asyncio
+async def test_sync_backend_async_methods_use_sentinel(make_cache, topology):
+    cache = sentinel_cache(make_cache, topology)
+    try:
+        topology.replica.client().config_resetstat()
+        await cache.aset("sk", 1)
+        topology.primary.client().wait(1, 1000)
+        assert await cache.aget("sk") == 1
+        assert calls(topology.replica, "get") == 1
+    finally:
+        await cache.aclose()
+
+
+@pytest.mark.asyncio
+async def test_async_failover_is_survived(make_cache):
+    import asyncio
+
+    with sentinel_topology() as topology:
+        cache = make_cache(
+            "django_valkey.async_cache.cache.AsyncValkeyCache",
+            location=f"valkey://{SERVICE}/0",
+            OPTIONS={
+                **ASYNC_SENTINEL,
+                "SENTINELS": topology.sentinels,
+                "SOCKET_TIMEOUT": 0.5,
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+            },
+        )
+        try:
+            await cache.set("before", 1)
+            topology.primary.client().wait(1, 1000)
+            old = topology.primary.port
+            topology.primary.kill()
+            sentinel = topology.sentinel.client()
+            wait_until(
+                lambda: int(sentinel.sentinel_master(SERVICE)["port"]) != old,
+                timeout=20,
+                what="sentinel to promote the replica",
+            )
+            for _ in range(200):
+                try:
+                    await cache.set("after", 2)
+                    if await cache.get("after") == 2:
+                        break
+                except Exception:
+                    pass
+                await asyncio.sleep(0.05)
+            assert await cache.get("after") == 2
+            assert await cache.get("before") == 1
+        finally:
+            await cache.aclose()
