@@ -14,19 +14,17 @@ Operations that stream results (``iter_keys``, ``sscan_iter``) yield
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import socket
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from functools import wraps
 from typing import Any
 
-from valkey.asyncio.client import Valkey as _AsyncValkey
-from valkey.asyncio.connection import ConnectionPool as _AsyncConnectionPool
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
+from django_valkey.direct import execute_async, execute_sync
 from django_valkey.exceptions import ConnectionInterrupted
 
 #: Errors a client method turns into ``ConnectionInterrupted`` (the backend
@@ -37,10 +35,6 @@ MAIN_EXCEPTIONS: tuple[type[BaseException], ...] = (
     ValkeyConnectionError,
     socket.timeout,
 )
-
-
-# execute_command options that only feed a response callback (SET ... GET).
-_PLAIN_OPTIONS = frozenset({"get"})
 
 
 class Cmd:
@@ -145,7 +139,13 @@ def run_sync(client: Any, op: Operation, raw: Any = None) -> Any:
         while True:
             conn = raw if raw is not None else client._get_client(request.write)
             try:
-                reply = request.run(conn)
+                kind = type(request)
+                if kind is Cmd:
+                    reply = execute_sync(conn, request.args)
+                elif kind is CmdWith:
+                    reply = execute_sync(conn, request.args, request.options)
+                else:
+                    reply = request.run(conn)
             except MAIN_EXCEPTIONS as exc:
                 # The operation may handle the error itself (incr's fallback).
                 try:
@@ -156,85 +156,6 @@ def run_sync(client: Any, op: Operation, raw: Any = None) -> Any:
             request = op.send(reply)
     except StopIteration as done:
         return done.value
-
-
-def _stale(reader: Any) -> bool:
-    # What the event loop already knows about an idle pooled connection: the
-    # server closed it, it failed, or it holds bytes nobody asked for.
-    return reader.at_eof() or reader.exception() is not None or bool(reader._buffer)
-
-
-async def _send(conn: Any, packed: list[bytes]) -> None:
-    """``conn.send_packed_command(packed)`` without its per-command timer task.
-
-    A command the socket took at once (the transport buffers nothing) has
-    nothing to wait for; only otherwise is the drain awaited, under the
-    socket timeout.  Failures disconnect, as in valkey-py.
-    """
-    writer = conn._writer
-    try:
-        writer.writelines(packed)
-        if writer.transport.get_write_buffer_size():
-            timeout = conn.socket_timeout
-            if timeout:
-                await asyncio.wait_for(writer.drain(), timeout)
-            else:
-                await writer.drain()
-    except asyncio.TimeoutError:
-        await conn.disconnect(nowait=True)
-        raise ValkeyTimeoutError("Timeout writing to socket") from None
-    except OSError as exc:
-        await conn.disconnect(nowait=True)
-        raise ValkeyConnectionError(f"Error while writing to socket: {exc}") from exc
-    except BaseException:
-        await conn.disconnect(nowait=True)
-        raise
-
-
-async def execute_async(raw: Any, args: tuple[Any, ...], options: Any = None) -> Any:
-    """``await raw.execute_command(*args, **options)``, lean for the common case.
-
-    On a plain asyncio ``Valkey`` over a plain ``ConnectionPool`` (no retries,
-    no client-side caching, not a single-connection client) the command is
-    sent on a pooled connection directly.  valkey-py's own path polls each
-    pooled connection with an extra event-loop turn before every command,
-    about a third of the client's CPU per command; here a pooled connection
-    is checked against what the loop has already read (end of stream, error,
-    unread bytes) and reconnected if stale.  Anything else goes through
-    valkey-py unchanged.  Errors and cancellation disconnect the connection
-    (valkey-py's ``send_packed_command``/``read_response`` do), so a
-    half-read reply never returns to the pool.
-    """
-    if (
-        type(raw) is not _AsyncValkey
-        or type(pool := raw.connection_pool) is not _AsyncConnectionPool
-        or raw.single_connection_client
-        or (options and not options.keys() <= _PLAIN_OPTIONS)
-    ):
-        return await raw.execute_command(*args, **(options or {}))
-    conn = pool.get_available_connection()
-    if conn.retry_on_error or conn.client_cache is not None:
-        await pool.release(conn)
-        return await raw.execute_command(*args, **(options or {}))
-    try:
-        reader = conn._reader
-        if reader is None or conn._writer is None or _stale(reader):
-            if reader is not None:
-                await conn.disconnect(nowait=True)
-            # A handshake cut short (error, cancellation) disconnects itself.
-            await conn.connect()
-        if conn.health_check_interval:
-            await conn.check_health()
-        await _send(conn, conn.pack_command(*args))
-        response = await conn.read_response()
-    finally:
-        await pool.release(conn)
-    # Command names are upper case here: skip the case-folding get().
-    callbacks: Any = raw.response_callbacks
-    callback = dict.get(callbacks, args[0])
-    if callback is None:
-        return response
-    return callback(response, **options) if options else callback(response)
 
 
 async def run_async(client: Any, op: Operation, raw: Any = None) -> Any:
