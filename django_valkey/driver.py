@@ -132,6 +132,44 @@ Request = Cmd | CmdWith | Call | Pipe | Emit
 Operation = Generator[Any, Any, Any]
 
 
+def _may_write_elsewhere(client: Any, request: Any, exc: BaseException) -> bool:
+    """With ``REPLICA_READ_ONLY = False`` a write that could not reach the
+    primary is tried on the other servers (writable replicas)."""
+    return (
+        request.write
+        and isinstance(exc, (ValkeyConnectionError, ValkeyTimeoutError))
+        and getattr(client, "_replica_read_only", True) is False
+        and len(getattr(client, "_server", ())) > 1
+    )
+
+
+def _write_elsewhere(client: Any, request: Any) -> Any:
+    tried = [0]
+    while True:
+        conn, index = client.get_client_with_index(write=True, tried=tried)
+        if index in tried:
+            raise ValkeyConnectionError("no server accepted the write")
+        tried.append(index)
+        try:
+            return request.run(conn)
+        except (ValkeyConnectionError, ValkeyTimeoutError):
+            continue
+
+
+async def _write_elsewhere_async(client: Any, request: Any) -> Any:
+    tried = [0]
+    while True:
+        conn, index = await client.get_client_with_index(write=True, tried=tried)
+        if index in tried:
+            raise ValkeyConnectionError("no server accepted the write")
+        tried.append(index)
+        try:
+            reply = request.run(conn)
+            return reply if type(request) is Local else await reply
+        except (ValkeyConnectionError, ValkeyTimeoutError):
+            continue
+
+
 def run_sync(client: Any, op: Operation, raw: Any = None) -> Any:
     """Drive ``op`` on the sync client ``client`` (``raw``: a caller's valkey client)."""
     try:
@@ -147,6 +185,14 @@ def run_sync(client: Any, op: Operation, raw: Any = None) -> Any:
                 else:
                     reply = request.run(conn)
             except MAIN_EXCEPTIONS as exc:
+                if raw is None and _may_write_elsewhere(client, request, exc):
+                    try:
+                        reply = _write_elsewhere(client, request)
+                    except MAIN_EXCEPTIONS:
+                        pass
+                    else:
+                        request = op.send(reply)
+                        continue
                 # The operation may handle the error itself (incr's fallback).
                 try:
                     request = op.throw(exc)
@@ -175,6 +221,14 @@ async def run_async(client: Any, op: Operation, raw: Any = None) -> Any:
                 else:
                     reply = await request.run(conn)
             except MAIN_EXCEPTIONS as exc:
+                if raw is None and _may_write_elsewhere(client, request, exc):
+                    try:
+                        reply = await _write_elsewhere_async(client, request)
+                    except MAIN_EXCEPTIONS:
+                        pass
+                    else:
+                        request = op.send(reply)
+                        continue
                 try:
                     request = op.throw(exc)
                 except MAIN_EXCEPTIONS as unhandled:

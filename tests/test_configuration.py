@@ -185,3 +185,17 @@ def test_close_connection_option(make_cache, speedups):
     keep.set("k", 2)
     keep.close()
     assert keep.client._clients[0] is not None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "backend",
+    ["django_valkey.cache.ValkeyCache", "django_valkey.async_cache.cache.AsyncValkeyCache"],
+)
+async def test_unix_socket_async(make_cache, valkey_unix_server, backend):
+    cache = make_cache(backend, location=f"unix://{valkey_unix_server.unixsocket}?db=3")
+    try:
+        await cache.aset("k", {"unix": True})
+        assert await cache.aget("k") == {"unix": True}
+    finally:
+        await cache.aclose()

@@ -111,3 +111,22 @@ def test_tls_needs_a_trusted_certificate(make_cache, tls_server):
     )
     with pytest.raises(valkey.exceptions.ConnectionError):
         cache.get("k")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "backend",
+    ["django_valkey.cache.ValkeyCache", "django_valkey.async_cache.cache.AsyncValkeyCache"],
+)
+async def test_tls_async(make_cache, tls_server, backend):
+    port, ca = tls_server
+    cache = make_cache(
+        backend,
+        location=f"valkeys://127.0.0.1:{port}/0",
+        OPTIONS={"CONNECTION_POOL_KWARGS": {"ssl_ca_certs": ca}},
+    )
+    try:
+        await cache.aset("secret", [1, 2])
+        assert await cache.aget("secret") == [1, 2]
+    finally:
+        await cache.aclose()
