@@ -32,9 +32,14 @@ from valkey.asyncio.connection import ConnectionPool as _AsyncConnectionPool
 from valkey.client import Valkey as _Valkey
 from valkey.connection import ConnectionPool as _ConnectionPool
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
+from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
-__all__ = ["execute_async", "execute_sync"]
+__all__ = ["ENABLED", "execute_async", "execute_pipeline_sync", "execute_sync"]
+
+#: DJANGO_VALKEY_NO_FASTPATH=1 sends everything through valkey-py's own
+#: execute_command / pipelines (same results; for comparison and debugging).
+ENABLED = os.environ.get("DJANGO_VALKEY_NO_FASTPATH", "") in ("", "0")
 
 # execute_command options that only feed a response callback (SET ... GET).
 _PLAIN_OPTIONS = frozenset({"get"})
@@ -63,16 +68,20 @@ def _readable(sock: Any) -> bool:
     return bool(poller.poll(0))
 
 
-def execute_sync(raw: Any, args: tuple[Any, ...], options: Any = None) -> Any:
-    """``raw.execute_command(*args, **options)``, lean for the common case."""
+def _pool_of(raw: Any) -> Any:
+    """The pool to check a connection out of directly, or None (valkey-py's path)."""
     if (
-        not _SYNC_ENABLED
+        not ENABLED
+        or not _SYNC_ENABLED
         or type(raw) is not _Valkey
         or type(pool := raw.connection_pool) is not _ConnectionPool
         or raw.connection is not None
-        or (options and not options.keys() <= _PLAIN_OPTIONS)
     ):
-        return raw.execute_command(*args, **(options or {}))
+        return None
+    return pool
+
+
+def _checkout(pool: Any) -> Any:
     if pool.pid != _pid:
         pool._checkpid()
     with pool._lock:
@@ -81,37 +90,100 @@ def execute_sync(raw: Any, args: tuple[Any, ...], options: Any = None) -> Any:
         except IndexError:
             conn = pool.make_connection()
         pool._in_use_connections.add(conn)
-    try:
-        if conn.retry_on_error or conn.client_cache is not None:
-            fallback = True
+    return conn
+
+
+def _release(pool: Any, conn: Any) -> None:
+    with pool._lock:
+        pool._in_use_connections.discard(conn)
+        if conn.pid == pool.pid:
+            pool._available_connections.append(conn)
         else:
-            fallback = False
-            sock = conn._sock
-            if sock is None:
-                conn.connect()
-            elif _readable(sock):
-                conn.disconnect()
-                conn.connect()
+            pool._created_connections -= 1
+            conn.disconnect()
+
+
+def _usable(conn: Any) -> bool:
+    """Connect ``conn`` if needed; False when it needs valkey-py's own path."""
+    if conn.retry_on_error or conn.client_cache is not None:
+        return False
+    sock = conn._sock
+    if sock is None:
+        conn.connect()
+    elif _readable(sock):
+        conn.disconnect()
+        conn.connect()
+    return True
+
+
+def execute_sync(raw: Any, args: tuple[Any, ...], options: Any = None) -> Any:
+    """``raw.execute_command(*args, **options)``, lean for the common case."""
+    pool = _pool_of(raw)
+    if pool is None or (options and not options.keys() <= _PLAIN_OPTIONS):
+        return raw.execute_command(*args, **(options or {}))
+    conn = _checkout(pool)
+    try:
+        usable = _usable(conn)
+        if usable:
             conn.send_packed_command(conn.pack_command(*args))
             response = conn.read_response()
     except BaseException:
         conn.disconnect()
         raise
     finally:
-        with pool._lock:
-            pool._in_use_connections.discard(conn)
-            if conn.pid == pool.pid:
-                pool._available_connections.append(conn)
-            else:
-                pool._created_connections -= 1
-                conn.disconnect()
-    if fallback:
+        _release(pool, conn)
+    if not usable:
         return raw.execute_command(*args, **(options or {}))
     # Command names are upper case here: skip the case-folding get().
     callback = dict.get(raw.response_callbacks, args[0])
     if callback is None:
         return response
     return callback(response, **options) if options else callback(response)
+
+
+def execute_pipeline_sync(
+    raw: Any, commands: list[tuple[Any, ...]], raise_on_error: bool = True
+) -> list[Any]:
+    """A non-transactional pipeline of ``commands`` in one write and one
+    read pass, with valkey-py's response callbacks; like
+    ``raw.pipeline(transaction=False)`` + ``execute(raise_on_error)``."""
+    pool = _pool_of(raw)
+    if pool is None:
+        pipe = raw.pipeline(transaction=False)
+        for args in commands:
+            pipe.execute_command(*args)
+        return pipe.execute(raise_on_error=raise_on_error)
+    conn = _checkout(pool)
+    replies: list[Any] = []
+    try:
+        usable = _usable(conn)
+        if usable:
+            conn.send_packed_command(conn.pack_commands(commands))
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:  # a reply, not a broken stream
+                    replies.append(exc)
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        _release(pool, conn)
+    if not usable:
+        pipe = raw.pipeline(transaction=False)
+        for args in commands:
+            pipe.execute_command(*args)
+        return pipe.execute(raise_on_error=raise_on_error)
+    callbacks = raw.response_callbacks
+    for i, (args, reply) in enumerate(zip(commands, replies)):
+        if isinstance(reply, ResponseError):
+            if raise_on_error:
+                raise reply
+            continue
+        callback = dict.get(callbacks, args[0])
+        if callback is not None:
+            replies[i] = callback(reply)
+    return replies
 
 
 def _stale(reader: Any) -> bool:
@@ -162,7 +234,8 @@ async def execute_async(raw: Any, args: tuple[Any, ...], options: Any = None) ->
     half-read reply never returns to the pool.
     """
     if (
-        type(raw) is not _AsyncValkey
+        not ENABLED
+        or type(raw) is not _AsyncValkey
         or type(pool := raw.connection_pool) is not _AsyncConnectionPool
         or raw.single_connection_client
         or (options and not options.keys() <= _PLAIN_OPTIONS)

@@ -24,7 +24,7 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
-from django_valkey.direct import execute_async, execute_sync
+from django_valkey.direct import execute_async, execute_pipeline_sync, execute_sync
 from django_valkey.exceptions import ConnectionInterrupted
 
 #: Errors a client method turns into ``ConnectionInterrupted`` (the backend
@@ -182,6 +182,8 @@ def run_sync(client: Any, op: Operation, raw: Any = None) -> Any:
                     reply = execute_sync(conn, request.args)
                 elif kind is CmdWith:
                     reply = execute_sync(conn, request.args, request.options)
+                elif kind is Pipe and not request.transaction:
+                    reply = execute_pipeline_sync(conn, request.commands, request.raise_on_error)
                 else:
                     reply = request.run(conn)
             except MAIN_EXCEPTIONS as exc:
