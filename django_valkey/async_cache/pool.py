@@ -40,6 +40,7 @@ __all__ = [
     "AsyncConnectionFactory",
     "AsyncSentinelConnectionFactory",
     "asyncio_class",
+    "loop_resources",
     "release_closed_loops",
 ]
 
@@ -56,9 +57,11 @@ class _LoopPools:
         self.starting: asyncio.Future[Any] | None = None
 
     async def disconnect(self) -> None:
+        # Pools, and anything else kept per loop with an ``aclose()`` (the
+        # cluster factory keeps its cluster clients here).
         pools = list(self.pools.values())
         self.pools.clear()
-        await asyncio.gather(*(pool.disconnect() for pool in pools), return_exceptions=True)
+        await asyncio.gather(*(pool.aclose() for pool in pools), return_exceptions=True)
 
 
 # Every loop's pools, in this process.  Only the thread running a loop touches
@@ -126,6 +129,8 @@ def _forget_closed_loops() -> None:
 
 
 def _shut_down_sockets(pool: Any) -> None:
+    if not hasattr(pool, "_available_connections"):
+        return  # not a connection pool (a cluster client): left to the garbage
     connections = [*pool._available_connections, *pool._in_use_connections]
     for connection in connections:
         writer = connection._writer
@@ -134,6 +139,12 @@ def _shut_down_sockets(pool: Any) -> None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         connection._reader = connection._writer = None
+
+
+def loop_resources() -> dict[Hashable, Any]:
+    """The running loop's registry of per-loop objects (pools, cluster
+    clients), each closed with ``aclose()`` when the loop shuts down."""
+    return _loop_entry(asyncio.get_running_loop()).pools
 
 
 def release_closed_loops() -> None:

@@ -19,13 +19,12 @@ and installed on each connection once it is set up.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import inspect
 import os
 import threading
-from collections.abc import AsyncGenerator, Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
@@ -35,6 +34,7 @@ from valkey.cluster import ValkeyCluster
 from valkey.connection import ConnectionPool
 from valkey.connection import DefaultParser as SyncDefaultParser
 
+from django_valkey.async_cache.pool import loop_resources
 from django_valkey.base_pool import BaseConnectionFactory, freeze
 
 __all__ = ["AsyncClusterConnectionFactory", "ClusterConnectionFactory", "cluster_parser"]
@@ -199,76 +199,9 @@ def _installing_parser(
     return on_connect
 
 
-class _LoopClusters:
-    """The cluster clients of one event loop, and the hook closing them with it."""
-
-    __slots__ = ("abandoned", "closer", "clusters", "started")
-
-    def __init__(self) -> None:
-        self.clusters: dict[Hashable, Any] = {}
-        self.abandoned = False
-        self.closer: AsyncGenerator[None, None] | None = None
-        self.started: Any = None
-
-
-# Every loop's cluster clients in this process; the lock guards the dict.
-_loops: dict[asyncio.AbstractEventLoop, _LoopClusters] = {}
-_loops_lock = threading.Lock()
-
-
-async def _close_with_loop(
-    loop: asyncio.AbstractEventLoop, entry: _LoopClusters
-) -> AsyncGenerator[None, None]:
-    """Parked on ``loop`` until its ``shutdown_asyncgens()`` (``asyncio.run``,
-    ASGI servers, ``async_to_sync``): the loop's cluster clients are closed
-    while it can still run their I/O."""
-    try:
-        yield
-    finally:
-        if not entry.abandoned:
-            with _loops_lock:
-                if _loops.get(loop) is entry:
-                    del _loops[loop]
-            clusters = list(entry.clusters.values())
-            entry.clusters.clear()
-            await asyncio.gather(*(c.aclose() for c in clusters), return_exceptions=True)
-
-
-def _loop_entry(loop: asyncio.AbstractEventLoop) -> _LoopClusters:
-    entry = _loops.get(loop)
-    if entry is not None:
-        return entry
-    with _loops_lock:
-        entry = _loops.get(loop)
-        if entry is not None:
-            return entry
-        # Loops closed without shutting down their async generators: their
-        # clients cannot do I/O any more, forget them.
-        for closed in [other for other in _loops if other.is_closed()]:
-            _abandon(_loops.pop(closed))
-        entry = _loops[loop] = _LoopClusters()
-    entry.closer = _close_with_loop(loop, entry)
-    # A task, so that the loop registers the generator for shutdown_asyncgens().
-    entry.started = asyncio.ensure_future(entry.closer.asend(None))
-    return entry
-
-
-def _abandon(entry: _LoopClusters) -> None:
-    entry.abandoned = True
-    entry.clusters.clear()
-    if entry.closer is not None:
-        # Finish the parked generator here: it sees ``abandoned`` and returns.
-        with contextlib.suppress(StopIteration, RuntimeError):
-            entry.closer.aclose().send(None)
-
-
 def _forget_after_fork() -> None:
-    # A child never uses its parent's sockets.
-    global _loops_lock
-    _loops_lock = threading.Lock()
-    for entry in _loops.values():
-        entry.abandoned = True
-    _loops.clear()
+    # A child never uses its parent's sockets (the per-loop clients are
+    # forgotten by django_valkey.async_cache.pool's own fork hook).
     with contextlib.suppress(Exception):
         _SharedClusters.lock = threading.Lock()
         _SharedClusters.creating.clear()
@@ -353,7 +286,7 @@ class AsyncClusterConnectionFactory(BaseConnectionFactory[Any, Any]):
         return self.get_connection(params)
 
     def get_connection(self, params: dict[str, Any]) -> Any:
-        entry = _loop_entry(asyncio.get_running_loop())
+        clusters = loop_resources()
         key = (
             type(self),
             self.base_client_cls,
@@ -361,9 +294,9 @@ class AsyncClusterConnectionFactory(BaseConnectionFactory[Any, Any]):
             freeze(self.pool_cls_kwargs),
             freeze(self.base_client_cls_kwargs),
         )
-        cluster = entry.clusters.get(key)
+        cluster = clusters.get(key)
         if cluster is None:
-            cluster = entry.clusters[key] = self.create_cluster(params)
+            cluster = clusters[key] = self.create_cluster(params)
         return cluster
 
     def create_cluster(self, params: dict[str, Any]) -> Any:
