@@ -79,46 +79,66 @@ def sentinel_pool_kwargs(url: str, kwargs: dict[str, Any]) -> tuple[str, bool, d
     return service_name, flag not in ("0", "false", "no", "off"), options
 
 
-class SentinelConnectionFactory(ConnectionFactory):
-    """Clients on ``SentinelConnectionPool``s: ``OPTIONS["SENTINELS"]`` lists
-    the sentinels as ``(host, port)``; writes reach the primary, reads a replica."""
+class SentinelOptions:
+    """What the sync and async sentinel factories share: reading ``SENTINELS``
+    / ``SENTINEL_KWARGS``, keying pools by the sentinel configuration, and
+    building a sentinel pool for a service URL."""
 
-    path_pool_cls = "valkey.sentinel.SentinelConnectionPool"
-    _sentinel_managers: ClassVar[dict[Any, Any]] = {}
+    make_connection_params: Any
+    pool_cls: Any
+    pool_cls_kwargs: dict[str, Any]
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        super().__init__(options)
+    def _setup_sentinels(self, options: dict[str, Any]) -> None:
         sentinels = options.get("SENTINELS")
         if not sentinels or not all(
             isinstance(s, (list, tuple)) and len(s) == 2 for s in sentinels
         ):
             raise ImproperlyConfigured("SENTINELS must be provided as a list of (host, port).")
-        from valkey.sentinel import Sentinel
+        self._sentinels = [tuple(s) for s in sentinels]
+        self._sentinel_kwargs = options.get("SENTINEL_KWARGS")
+        # The data connections' settings (parser, timeouts, password) apply to
+        # the sentinel connections too unless SENTINEL_KWARGS says otherwise.
+        kwargs = self.make_connection_params(None)
+        kwargs.pop("url")
+        kwargs.update(self.pool_cls_kwargs)
+        self._manager_kwargs = kwargs
+        self._sentinel_key = freeze((self._sentinels, self._sentinel_kwargs, kwargs))
 
-        connection_kwargs = self.make_connection_params(None)
-        connection_kwargs.pop("url")
-        connection_kwargs.update(self.pool_cls_kwargs)
-        sentinel_kwargs = options.get("SENTINEL_KWARGS")
-        # One Sentinel manager per configuration, shared like the pools (a
-        # backend instance is made per thread and per request context).
-        self._sentinel_key = freeze(
-            ([tuple(s) for s in sentinels], sentinel_kwargs, connection_kwargs)
+    def _new_manager(self, sentinel_cls: Any) -> Any:
+        return sentinel_cls(
+            self._sentinels, sentinel_kwargs=self._sentinel_kwargs, **self._manager_kwargs
         )
-        with self._pools_lock:
-            manager = self._sentinel_managers.get(self._sentinel_key)
-            if manager is None:
-                manager = self._sentinel_managers[self._sentinel_key] = Sentinel(
-                    [tuple(s) for s in sentinels],
-                    sentinel_kwargs=sentinel_kwargs,
-                    **connection_kwargs,
-                )
-        self._sentinel = manager
 
     def _pool_key(self, params: dict[str, Any]) -> Any:
-        return (super()._pool_key(params), self._sentinel_key)
+        return (super()._pool_key(params), self._sentinel_key)  # type: ignore[misc]
 
-    def get_connection_pool(self, params: dict[str, Any]) -> Any:
+    def _sentinel_pool(self, params: dict[str, Any], manager: Any) -> Any:
         kwargs = {k: v for k, v in params.items() if k != "url"}
         kwargs.update(self.pool_cls_kwargs)
         service_name, is_master, options = sentinel_pool_kwargs(params["url"], kwargs)
-        return self.pool_cls(service_name, self._sentinel, is_master=is_master, **options)
+        return self.pool_cls(service_name, manager, is_master=is_master, **options)
+
+
+class SentinelConnectionFactory(SentinelOptions, ConnectionFactory):
+    """Clients on ``SentinelConnectionPool``s: ``OPTIONS["SENTINELS"]`` lists
+    the sentinels as ``(host, port)``; writes reach the primary, reads a replica."""
+
+    path_pool_cls = "valkey.sentinel.SentinelConnectionPool"
+    # One Sentinel manager per configuration, shared like the pools (a backend
+    # instance is made per thread and per request context).
+    _sentinel_managers: ClassVar[dict[Any, Any]] = {}
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self._setup_sentinels(options)
+        from valkey.sentinel import Sentinel
+
+        with self._pools_lock:
+            manager = self._sentinel_managers.get(self._sentinel_key)
+            if manager is None:
+                manager = self._new_manager(Sentinel)
+                self._sentinel_managers[self._sentinel_key] = manager
+        self._sentinel = manager
+
+    def get_connection_pool(self, params: dict[str, Any]) -> Any:
+        return self._sentinel_pool(params, self._sentinel)

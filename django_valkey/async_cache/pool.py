@@ -34,7 +34,8 @@ from valkey.asyncio.client import Valkey as AValkey
 from valkey.asyncio.connection import ConnectionPool
 
 from django_valkey.base_client import import_option
-from django_valkey.base_pool import BaseConnectionFactory, freeze
+from django_valkey.base_pool import BaseConnectionFactory
+from django_valkey.pool import SentinelOptions
 
 __all__ = [
     "AsyncConnectionFactory",
@@ -267,53 +268,28 @@ class AsyncConnectionFactory(BaseConnectionFactory[AValkey, ConnectionPool]):
         return import_option("valkey.asyncio.connection.DefaultParser", "PARSER_CLS")
 
 
-class AsyncSentinelConnectionFactory(AsyncConnectionFactory):
+class AsyncSentinelConnectionFactory(SentinelOptions, AsyncConnectionFactory):
     """asyncio clients on ``SentinelConnectionPool``s (see the sync twin,
-    ``django_valkey.pool.SentinelConnectionFactory``).  The Sentinel manager
-    holds connections too, so there is one per event loop."""
+    ``django_valkey.pool.SentinelConnectionFactory``).  Sentinel managers hold
+    asyncio connections: one per (event loop, configuration)."""
 
     path_pool_cls = "valkey.asyncio.sentinel.SentinelConnectionPool"
+    _managers: ClassVar[dict[Any, Any]] = {}
 
     def __init__(self, options: dict[str, Any]) -> None:
         super().__init__(options)
-        sentinels = options.get("SENTINELS")
-        if not sentinels or not all(
-            isinstance(s, (list, tuple)) and len(s) == 2 for s in sentinels
-        ):
-            raise ImproperlyConfigured("SENTINELS must be provided as a list of (host, port).")
-        self._sentinels = [tuple(s) for s in sentinels]
-        kwargs = self.make_connection_params(None)
-        kwargs.pop("url")
-        kwargs.update(self.pool_cls_kwargs)
-        self._manager_kwargs = kwargs
-        self._sentinel_key = freeze((self._sentinels, options.get("SENTINEL_KWARGS"), kwargs))
-
-    # Sentinel managers hold asyncio connections: one per (loop, configuration).
-    _managers: ClassVar[dict[Any, Any]] = {}
+        self._setup_sentinels(options)
 
     def _manager(self) -> Any:
         from valkey.asyncio.sentinel import Sentinel
 
-        loop = asyncio.get_running_loop()
-        key = (loop, self._sentinel_key)
+        key = (asyncio.get_running_loop(), self._sentinel_key)
         manager = self._managers.get(key)
         if manager is None:
             for old in [old for old in self._managers if old[0].is_closed()]:
                 del self._managers[old]
-            manager = self._managers[key] = Sentinel(
-                self._sentinels,
-                sentinel_kwargs=self.options.get("SENTINEL_KWARGS"),
-                **self._manager_kwargs,
-            )
+            manager = self._managers[key] = self._new_manager(Sentinel)
         return manager
 
-    def _pool_key(self, params: dict[str, Any]) -> Any:
-        return (super()._pool_key(params), self._sentinel_key)
-
     def get_connection_pool(self, params: dict[str, Any]) -> Any:
-        from django_valkey.pool import sentinel_pool_kwargs
-
-        kwargs = {k: v for k, v in params.items() if k != "url"}
-        kwargs.update(self.pool_cls_kwargs)
-        service_name, is_master, options = sentinel_pool_kwargs(params["url"], kwargs)
-        return self.pool_cls(service_name, self._manager(), is_master=is_master, **options)
+        return self._sentinel_pool(params, self._manager())
