@@ -58,17 +58,21 @@ def set(
             return not exists
         deleted = yield Cmd(True, "DEL", made)
         return bool(deleted)
-    encoded = self._codec.encode(value)
+    return bool((yield set_command(made, self._codec.encode(value), ms, nx, xx)))
+
+
+def set_command(made: str, encoded: bytes, ms: int | None, nx: bool, xx: bool) -> Cmd:
+    """``SET made encoded [PX ms] [NX|XX]`` as a request."""
     if not (nx or xx):
         # The common case, spelled out: no list building on the hot path.
         if ms is None:
-            return bool((yield Cmd(True, "SET", made, encoded)))
-        return bool((yield Cmd(True, "SET", made, encoded, "PX", ms)))
+            return Cmd(True, "SET", made, encoded)
+        return Cmd(True, "SET", made, encoded, "PX", ms)
     args: list[Any] = ["SET", made, encoded]
     if ms is not None:
         args += ("PX", ms)
     args.append("NX" if nx else "XX")
-    return bool((yield Cmd(True, *args)))
+    return Cmd(True, *args)
 
 
 def add(

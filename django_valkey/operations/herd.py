@@ -62,12 +62,7 @@ def set(
         return (yield from core.set(self, key, value, seconds, version, nx, xx))
     made = self._keys.make(key, version)
     encoded, ms = _packed(self, value, seconds)
-    args: list[Any] = ["SET", made, encoded, "PX", ms]
-    if nx:
-        args.append("NX")
-    elif xx:
-        args.append("XX")
-    return bool((yield Cmd(True, *args)))
+    return bool((yield core.set_command(made, encoded, ms, nx, xx)))
 
 
 def add(
