@@ -36,7 +36,7 @@ from django_valkey.driver import (
     sync_iterator,
 )
 from django_valkey.operations import core, expiry, hashes, keyspace, sets
-from django_valkey.util import CacheKey, glob_escape, make_pattern, special_re
+from django_valkey.util import CacheKey, glob_escape, make_pattern, redact_url, special_re
 
 if TYPE_CHECKING:
     from django_valkey.base_pool import BaseConnectionFactory
@@ -88,7 +88,7 @@ def parse_location(server: Any) -> list[str]:
     for url in urls:
         if not url.lower().startswith(URL_SCHEMES):
             raise ImproperlyConfigured(
-                f"LOCATION {url!r} must start with one of: " + ", ".join(URL_SCHEMES)
+                f"LOCATION {redact_url(url)!r} must start with one of: " + ", ".join(URL_SCHEMES)
             )
     return urls
 

@@ -11,6 +11,7 @@ from valkey.connection import ConnectionPool
 
 from django_valkey.base_client import import_option
 from django_valkey.base_pool import BaseConnectionFactory, freeze
+from django_valkey.util import redact_url
 
 __all__ = ["ConnectionFactory", "SentinelConnectionFactory", "get_connection_factory"]
 
@@ -70,7 +71,9 @@ def sentinel_pool_kwargs(url: str, kwargs: dict[str, Any]) -> tuple[str, bool, d
 
     service_name = urlparse(url).hostname
     if not service_name:
-        raise ImproperlyConfigured(f"LOCATION {url!r} must name the sentinel service as its host")
+        raise ImproperlyConfigured(
+            f"LOCATION {redact_url(url)!r} must name the sentinel service as its host"
+        )
     options = dict(kwargs)
     options.update(parse_url(url))
     for ignored in ("host", "port", "path"):

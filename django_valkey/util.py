@@ -14,6 +14,7 @@ __all__ = [
     "glob_escape",
     "make_key",
     "make_pattern",
+    "redact_url",
     "special_re",
 ]
 
@@ -77,3 +78,18 @@ def decode(value: bytes, serializer: Any, compressor: Any) -> Any:
     from django_valkey import _speedups
 
     return _speedups.Codec(serializer, compressor).decode(value)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and logs)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

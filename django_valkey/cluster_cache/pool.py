@@ -36,6 +36,7 @@ from valkey.connection import DefaultParser as SyncDefaultParser
 
 from django_valkey.async_cache.pool import loop_resources
 from django_valkey.base_pool import BaseConnectionFactory, freeze
+from django_valkey.util import redact_url
 
 __all__ = ["AsyncClusterConnectionFactory", "ClusterConnectionFactory", "cluster_parser"]
 
@@ -90,7 +91,9 @@ def _urls(url: str | Sequence[str]) -> list[str]:
 def _host_port(url: str) -> tuple[str, int]:
     parsed = urlparse(url)
     if not parsed.hostname:
-        raise ImproperlyConfigured(f"LOCATION {url!r} must name a cluster node (host:port)")
+        raise ImproperlyConfigured(
+            f"LOCATION {redact_url(url)!r} must name a cluster node (host:port)"
+        )
     return parsed.hostname, parsed.port or 6379
 
 
