@@ -331,6 +331,15 @@ TARGETS = [
     ("set", ["ours"], 1.0),
     ("aget", ["ours-async", "ours"], 0.8),
     ("aget_many_100", ["ours-async", "ours"], 0.25),
+    # The fast-path targets, with our parser (PARSER_CLASS = django_valkey.parsers.Parser).
+    ("get", ["ours-parser"], 0.75),
+    ("set", ["ours-parser"], 0.75),
+    ("incr", ["ours-parser"], 0.75),
+    ("get_many_100", ["ours-parser"], 0.15),
+    ("set_many_100", ["ours-parser"], 0.5),
+    ("get_100k", ["ours-parser"], 0.10),
+    ("aget", ["ours-async", "ours"], 0.7),
+    ("aget_many_100", ["ours-async", "ours"], 0.3),
 ]
 PURE_LIMIT = 1.0  # ours-pure: no sync workload slower than ref
 
