@@ -141,6 +141,13 @@ def execute_sync(raw: Any, args: tuple[Any, ...], options: Any = None) -> Any:
     return callback(response, **options) if options else callback(response)
 
 
+def _valkey_pipeline(raw: Any, commands: list[tuple[Any, ...]], raise_on_error: bool) -> Any:
+    pipe = raw.pipeline(transaction=False)
+    for args in commands:
+        pipe.execute_command(*args)
+    return pipe.execute(raise_on_error=raise_on_error)
+
+
 def execute_pipeline_sync(
     raw: Any, commands: list[tuple[Any, ...]], raise_on_error: bool = True
 ) -> list[Any]:
@@ -149,10 +156,7 @@ def execute_pipeline_sync(
     ``raw.pipeline(transaction=False)`` + ``execute(raise_on_error)``."""
     pool = _pool_of(raw)
     if pool is None:
-        pipe = raw.pipeline(transaction=False)
-        for args in commands:
-            pipe.execute_command(*args)
-        return pipe.execute(raise_on_error=raise_on_error)
+        return _valkey_pipeline(raw, commands, raise_on_error)
     conn = _checkout(pool)
     replies: list[Any] = []
     try:
@@ -170,10 +174,7 @@ def execute_pipeline_sync(
     finally:
         _release(pool, conn)
     if not usable:
-        pipe = raw.pipeline(transaction=False)
-        for args in commands:
-            pipe.execute_command(*args)
-        return pipe.execute(raise_on_error=raise_on_error)
+        return _valkey_pipeline(raw, commands, raise_on_error)
     callbacks = raw.response_callbacks
     for i, (args, reply) in enumerate(zip(commands, replies)):
         if isinstance(reply, ResponseError):
