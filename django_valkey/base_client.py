@@ -29,6 +29,7 @@ from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from django_valkey import _speedups
+from django_valkey.breaker import CircuitBreaker, breaker_from_options
 from django_valkey.driver import (
     async_command,
     async_iterator,
@@ -115,6 +116,11 @@ class BaseClient(Generic[Backend]):
         )
         self._clients: list[Any] = [None] * len(self._server)
         self._replica_read_only = self._options.get("REPLICA_READ_ONLY", True)
+        # OPTIONS["CIRCUIT_BREAKER"]: one process-wide breaker for this
+        # LOCATION list (None: off, the drivers then skip it).
+        self._breaker: CircuitBreaker | None = breaker_from_options(
+            self._options.get("CIRCUIT_BREAKER"), self._server
+        )
 
         serializer_cls = import_option(
             self._options.get("SERIALIZER", DEFAULT_SERIALIZER), "OPTIONS['SERIALIZER']"

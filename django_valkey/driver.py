@@ -10,6 +10,10 @@ here, in how bytes reach the server.
 
 Operations that stream results (``iter_keys``, ``sscan_iter``) yield
 :class:`Emit` requests; they are driven into a sync or an async generator.
+
+With ``OPTIONS["CIRCUIT_BREAKER"]`` the client's ``_breaker`` (see
+``django_valkey.breaker``) guards each request sent on the client's own
+connections; without it the drivers pay one ``is not None`` test per request.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
+from django_valkey.breaker import CircuitOpenError
 from django_valkey.direct import execute_async, execute_pipeline_sync, execute_sync
 from django_valkey.exceptions import ConnectionInterrupted
 
@@ -138,6 +143,7 @@ def _may_write_elsewhere(client: Any, request: Any, exc: BaseException) -> bool:
     return (
         request.write
         and isinstance(exc, (ValkeyConnectionError, ValkeyTimeoutError))
+        and not isinstance(exc, CircuitOpenError)
         and getattr(client, "_replica_read_only", True) is False
         and len(getattr(client, "_server", ())) > 1
     )
@@ -170,22 +176,53 @@ async def _write_elsewhere_async(client: Any, request: Any) -> Any:
             continue
 
 
+def _send_sync(conn: Any, request: Any) -> Any:
+    """One request on a sync connection (the breaker's path; the driver
+    inlines the same dispatch when there is no breaker)."""
+    kind = type(request)
+    if kind is Cmd:
+        return execute_sync(conn, request.args)
+    if kind is CmdWith:
+        return execute_sync(conn, request.args, request.options)
+    if kind is Pipe and not request.transaction:
+        return execute_pipeline_sync(conn, request.commands, request.raise_on_error)
+    return request.run(conn)
+
+
+async def _send_async(conn: Any, request: Any) -> Any:
+    """One request on an asyncio connection (the breaker's path)."""
+    kind = type(request)
+    if kind is Cmd:
+        return await execute_async(conn, request.args)
+    if kind is CmdWith:
+        return await execute_async(conn, request.args, request.options)
+    if kind is Local:
+        return request.run(conn)
+    return await request.run(conn)
+
+
 def run_sync(client: Any, op: Operation, raw: Any = None) -> Any:
     """Drive ``op`` on the sync client ``client`` (``raw``: a caller's valkey client)."""
+    breaker = getattr(client, "_breaker", None) if raw is None else None
     try:
         request = op.send(None)
         while True:
             conn = raw if raw is not None else client._get_client(request.write)
             try:
-                kind = type(request)
-                if kind is Cmd:
-                    reply = execute_sync(conn, request.args)
-                elif kind is CmdWith:
-                    reply = execute_sync(conn, request.args, request.options)
-                elif kind is Pipe and not request.transaction:
-                    reply = execute_pipeline_sync(conn, request.commands, request.raise_on_error)
+                if breaker is not None:
+                    reply = breaker.call(_send_sync, conn, request)
                 else:
-                    reply = request.run(conn)
+                    kind = type(request)
+                    if kind is Cmd:
+                        reply = execute_sync(conn, request.args)
+                    elif kind is CmdWith:
+                        reply = execute_sync(conn, request.args, request.options)
+                    elif kind is Pipe and not request.transaction:
+                        reply = execute_pipeline_sync(
+                            conn, request.commands, request.raise_on_error
+                        )
+                    else:
+                        reply = request.run(conn)
             except MAIN_EXCEPTIONS as exc:
                 if raw is None and _may_write_elsewhere(client, request, exc):
                     try:
@@ -208,20 +245,24 @@ def run_sync(client: Any, op: Operation, raw: Any = None) -> Any:
 
 async def run_async(client: Any, op: Operation, raw: Any = None) -> Any:
     """Drive ``op`` on the asyncio client ``client``."""
+    breaker = getattr(client, "_breaker", None) if raw is None else None
     try:
         request = op.send(None)
         while True:
             conn = raw if raw is not None else await client._get_client(request.write)
             try:
-                kind = type(request)
-                if kind is Cmd:
-                    reply = await execute_async(conn, request.args)
-                elif kind is CmdWith:
-                    reply = await execute_async(conn, request.args, request.options)
-                elif kind is Local:
-                    reply = request.run(conn)
+                if breaker is not None:
+                    reply = await breaker.acall(_send_async, conn, request)
                 else:
-                    reply = await request.run(conn)
+                    kind = type(request)
+                    if kind is Cmd:
+                        reply = await execute_async(conn, request.args)
+                    elif kind is CmdWith:
+                        reply = await execute_async(conn, request.args, request.options)
+                    elif kind is Local:
+                        reply = request.run(conn)
+                    else:
+                        reply = await request.run(conn)
             except MAIN_EXCEPTIONS as exc:
                 if raw is None and _may_write_elsewhere(client, request, exc):
                     try:
@@ -243,6 +284,7 @@ async def run_async(client: Any, op: Operation, raw: Any = None) -> Any:
 
 def iterate_sync(client: Any, op: Operation, raw: Any = None) -> Iterator[Any]:
     """Drive a streaming ``op`` as a sync generator."""
+    breaker = getattr(client, "_breaker", None) if raw is None else None
     try:
         request = op.send(None)
         while True:
@@ -252,7 +294,10 @@ def iterate_sync(client: Any, op: Operation, raw: Any = None) -> Iterator[Any]:
                 continue
             conn = raw if raw is not None else client._get_client(request.write)
             try:
-                reply = request.run(conn)
+                if breaker is not None:
+                    reply = breaker.call(request.run, conn)
+                else:
+                    reply = request.run(conn)
             except MAIN_EXCEPTIONS as exc:
                 raise ConnectionInterrupted(connection=conn) from exc
             request = op.send(reply)
@@ -262,6 +307,7 @@ def iterate_sync(client: Any, op: Operation, raw: Any = None) -> Iterator[Any]:
 
 async def iterate_async(client: Any, op: Operation, raw: Any = None) -> AsyncIterator[Any]:
     """Drive a streaming ``op`` as an async generator."""
+    breaker = getattr(client, "_breaker", None) if raw is None else None
     try:
         request = op.send(None)
         while True:
@@ -272,7 +318,10 @@ async def iterate_async(client: Any, op: Operation, raw: Any = None) -> AsyncIte
                 continue
             conn = raw if raw is not None else await client._get_client(request.write)
             try:
-                reply = await request.run(conn)
+                if breaker is not None:
+                    reply = await breaker.acall(request.run, conn)
+                else:
+                    reply = await request.run(conn)
             except MAIN_EXCEPTIONS as exc:
                 raise ConnectionInterrupted(connection=conn) from exc
             request = op.send(reply)

@@ -33,7 +33,9 @@ class ConnectionFactory(BaseConnectionFactory[Valkey, ConnectionPool]):
     def disconnect(self, connection: Any) -> None:
         """Close the pool's idle connections; connections that other threads
         are using are left to finish (the pool is shared)."""
-        connection.connection_pool.disconnect(inuse_connections=False)
+        # Positional: valkey-py's BlockingConnectionPool names the flag "_"
+        # (and closes every connection whatever it is given).
+        connection.connection_pool.disconnect(False)
 
     def get_parser_cls(self) -> type:
         """``OPTIONS["PARSER_CLASS"]`` (or ``PARSER_CLS``), else valkey-py's default."""
