@@ -148,3 +148,32 @@ def test_wrongtype_is_a_server_error(cache):
         cache.get("set")
     with pytest.raises(valkey.exceptions.ResponseError):
         cache.incr("set")
+
+
+def test_corrupt_values_as_misses_when_opted_in(make_cache, speedups, caplog):
+    cache = make_cache(OPTIONS={"CORRUPT_VALUE_AS_MISS": True})
+    raw = cache.client.get_client()
+    cache.set("good", {"ok": 1})
+    raw.set(cache.make_key("bad"), b"\x80\x04garbage")
+    with caplog.at_level(logging.WARNING, logger="django_valkey"):
+        assert cache.get("bad") is None
+        assert cache.get("bad", "default") == "default"
+        assert cache.get_many(["good", "bad"]) == {"good": {"ok": 1}}
+        assert cache.get_or_set("bad", lambda: "computed") == "computed"
+    assert ":1:bad" in caplog.text
+    # Nothing lost or overwritten: the bytes are still there to inspect.
+    assert raw.get(cache.make_key("bad")) == b"\x80\x04garbage"
+
+
+@pytest.mark.asyncio
+async def test_corrupt_values_as_misses_async(make_cache):
+    cache = make_cache(OPTIONS={"CORRUPT_VALUE_AS_MISS": True})
+    cache.client.get_client().set(cache.make_key("bad"), b"\x80\x04garbage")
+    try:
+        assert await cache.aget("bad", "d") == "d"
+        assert await cache.aget_many(["bad"]) == {}
+    finally:
+        await cache.aclose()
+    strict = make_cache()
+    with pytest.raises(CorruptValueError):
+        strict.get("bad")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from valkey.exceptions import NoScriptError, ResponseError
 
 from django_valkey.driver import Cmd, CmdWith, Operation, Pipe
+from django_valkey.exceptions import CorruptValueError
 from django_valkey.operations.timeouts import to_milliseconds
 from django_valkey.util import CacheKey
 
@@ -20,6 +22,8 @@ INCR_SCRIPT = (
     "return redis.call('incrby', KEYS[1], ARGV[1]) end return false"
 )
 INCR_SHA = hashlib.sha1(INCR_SCRIPT.encode()).hexdigest()
+
+logger = logging.getLogger("django_valkey")
 
 
 def _original(client: Any, key: Any) -> Any:
@@ -35,7 +39,19 @@ def get(self: Any, key: Any, default: Any = None, version: Any = None) -> Operat
     value = yield Cmd(False, "GET", made)
     if value is None:
         return default
-    return self._codec.decode(value, made)
+    try:
+        return self._codec.decode(value, made)
+    except CorruptValueError as exc:
+        return _corrupt_as_miss(self, exc, default)
+
+
+def _corrupt_as_miss(self: Any, exc: CorruptValueError, default: Any) -> Any:
+    """``default`` for an undecodable value when ``OPTIONS["CORRUPT_VALUE_AS_MISS"]``
+    is on (logged, the stored bytes left alone); otherwise the error stands."""
+    if not self._options.get("CORRUPT_VALUE_AS_MISS"):
+        raise exc
+    logger.warning("treating an undecodable cached value as a miss: %s", exc)
+    return default
 
 
 def set(
@@ -95,7 +111,20 @@ def get_many(self: Any, keys: Iterable[Any], version: Any = None) -> Operation:
         return {}
     made = self._keys.make_many(keys, version)
     replies = yield Cmd(False, "MGET", *made)
-    return self._codec.decode_many(keys, replies)
+    try:
+        return self._codec.decode_many(keys, replies)
+    except CorruptValueError as exc:
+        _corrupt_as_miss(self, exc, None)
+    # Opted in: decode one by one, leaving the undecodable ones out.
+    found = {}
+    missing = object()
+    for key, name, reply in zip(keys, made, replies):
+        if reply is not None:
+            try:
+                found[key] = self._codec.decode(reply, name)
+            except CorruptValueError as exc:
+                _corrupt_as_miss(self, exc, missing)
+    return found
 
 
 def set_many(
@@ -208,7 +237,12 @@ def get_or_set(
     made = self._keys.make(key, version)
     value = yield Cmd(False, "GET", made)
     if value is not None:
-        return self._codec.decode(value, made)
+        try:
+            return self._codec.decode(value, made)
+        except CorruptValueError as exc:
+            # Opted in: the caller gets the default; the stored bytes stay.
+            _corrupt_as_miss(self, exc, None)
+            return default() if callable(default) else default
     if callable(default):
         default = default()
     ms = to_milliseconds(self, timeout)
