@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing (atheris / libFuzzer) of the compiled Reader and Codec.
 
-Not a test: atheris is not in requirements-test.txt, so CI cannot run it.  Run
-it by hand after ``pip install atheris``:
+``tests/test_fuzz_atheris.py`` runs it for a few seconds per target in CI;
+run it longer by hand:
 
     python bench/fuzz_atheris.py --seconds 60            # every target
     python bench/fuzz_atheris.py --seconds 30 --target reader-default
