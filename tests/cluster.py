@@ -90,8 +90,18 @@ class ClusterTopology:
 
     # Lifecycle -----------------------------------------------------------------
 
+    def _fresh_port(self) -> int:
+        # The kernel may hand the same free port out twice in a row (it was
+        # released at once): never reuse one this topology already chose.
+        chosen = self.__dict__.setdefault("_chosen_ports", set())
+        while True:
+            port = free_port()
+            if port not in chosen:
+                chosen.add(port)
+                return port
+
     def _server(self, index: int) -> ValkeyServer:
-        port = free_port()
+        port = self._fresh_port()
         name = f"{self.name}-{index}"
         return ValkeyServer(
             port=port,
@@ -103,7 +113,7 @@ class ClusterTopology:
                 "--cluster-node-timeout", str(self.node_timeout_ms),
                 # The bus port defaults to port + 10000, which may be taken (or
                 # past 65535): ask the kernel for one of its own.
-                "--cluster-port", str(free_port()),
+                "--cluster-port", str(self._fresh_port()),
                 # Replicas start syncing at once instead of after 5 s.
                 "--repl-diskless-sync-delay", "0",
             ),
