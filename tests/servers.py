@@ -344,6 +344,22 @@ class ValkeyServer:
             return valkey.Valkey(host=self.host, port=self.port, **kwargs)
         return valkey.Valkey(unix_socket_path=self.unixsocket, **kwargs)
 
+    def wait_replicated(self, replicas: int = 1, timeout: float = 30.0) -> None:
+        """Block until every write so far on this primary reached ``replicas`` replicas.
+
+        ``WAIT`` returns early with fewer acknowledgements when its own timeout
+        passes (a loaded machine, a replica still syncing): ask again until the
+        deadline instead of going on with writes a failover could lose.
+        """
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        acked = 0
+        while time.monotonic() < deadline:
+            acked = client.wait(replicas, 500)
+            if acked >= replicas:
+                return
+        raise ValkeyServerError(f"{self!r}: {acked} of {replicas} replicas acknowledged")
+
     def flushall(self) -> None:
         """Empty every database of the server."""
         with self.client() as conn:

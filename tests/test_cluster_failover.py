@@ -136,7 +136,7 @@ def test_primary_killed_and_replica_promoted(
     data = {f"key:{i}": i for i in range(50)}
     assert cache.set_many(data, timeout=None) == []
     for node in topology.primaries():
-        node.client().wait(1, 2000)  # every write reached the replicas
+        node.wait_replicated()  # every write reached the replicas
     assert run(acache.get_many(data)) == data
     assert ignoring.get_many(data) == data
 
