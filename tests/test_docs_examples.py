@@ -121,7 +121,7 @@ def rewrite_entry(entry: dict[str, Any], servers: Servers) -> dict[str, Any]:
         options["SENTINELS"] = servers.sentinel.sentinels
         entry["OPTIONS"] = options
         return entry
-    if location is None or "BACKEND" in entry and "django_valkey" not in entry["BACKEND"]:
+    if location is None or "django_valkey" not in entry.get("BACKEND", "django_valkey"):
         return entry  # another backend (locmem, database...): nothing to point anywhere
     if isinstance(location, str):
         urls = [rewrite_url(u, servers) for u in location.split(",")]
@@ -171,7 +171,10 @@ def run_page(page: Path, servers: Servers, stack: contextlib.ExitStack) -> int:
     for block in blocks_of(page):
         if block.kind == "other":
             continue
-        code = compile(block.source, block.where, "exec") if block.kind != "doctest" else None
+        # Compiled as the page itself, padded so that tracebacks show the
+        # page's own lines.
+        padded = "\n" * block.line + block.source
+        code = compile(padded, str(block.page), "exec") if block.kind != "doctest" else None
         if block.kind == "compile":
             assert block.title, f"{block.where}: a compile-only block's title must say why"
             continue
