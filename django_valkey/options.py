@@ -20,7 +20,7 @@ KNOWN_OPTIONS: dict[str, str] = {
     "LOG_IGNORE_EXCEPTIONS": "log the errors IGNORE_EXCEPTIONS swallowed",
     "CLOSE_CONNECTION": "release idle connections when Django closes the cache (request end)",
     "CORRUPT_VALUE_AS_MISS": "read undecodable values as misses (logged) instead of raising",
-    "CIRCUIT_BREAKER": "fail fast after consecutive connection failures ({FAILURES, RESET_TIMEOUT})",
+    "CIRCUIT_BREAKER": "fail fast after repeated connection failures ({FAILURES, RESET_TIMEOUT})",
     "REPLICA_READ_ONLY": "with several LOCATIONs, whether the replicas are read-only",
     # Connections.
     "SOCKET_TIMEOUT": "seconds a command may wait for its reply",

@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import valkey
 from django.core.cache import caches
 from django.test import override_settings
 
