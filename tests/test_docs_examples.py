@@ -111,7 +111,9 @@ def rewrite_entry(entry: dict[str, Any], servers: Servers) -> dict[str, Any]:
     options = dict(entry.get("OPTIONS") or {})
     location = entry.get("LOCATION")
     if "cluster_cache" in entry.get("BACKEND", ""):
-        entry["LOCATION"] = servers.cluster.url
+        # Any node will do: the cluster is discovered from it.
+        urls = servers.cluster.urls
+        entry["LOCATION"] = urls[: len(location)] if isinstance(location, list) else urls[0]
         return entry
     if "SENTINELS" in options:
         # The service name is the URL's host: it must be the one the test
