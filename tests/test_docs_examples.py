@@ -122,8 +122,12 @@ def rewrite_entry(entry: dict[str, Any], servers: Servers) -> dict[str, Any]:
         options["SENTINELS"] = servers.sentinel.sentinels
         entry["OPTIONS"] = options
         return entry
-    if location is None or "django_valkey" not in entry.get("BACKEND", "django_valkey"):
-        return entry  # another backend (locmem, database...): nothing to point anywhere
+    if entry.get("BACKEND", "").startswith("django.core.cache.backends."):
+        # Django's own backends (locmem, database...) stay as written, except
+        # its Redis backend, which would reach a server the tests did not start.
+        assert "redis" not in entry["BACKEND"], "Django's RedisCache: no test server for it"
+        return entry
+    assert location, f"a cache without LOCATION: {entry}"
     if isinstance(location, str):
         urls = [rewrite_url(u, servers) for u in location.split(",")]
         entry["LOCATION"] = ",".join(urls)
