@@ -164,7 +164,9 @@ def svg_chart(data: dict[str, Any], is_async: bool) -> str:
     backends = present(data, names, ASYNC_ORDER if is_async else SYNC_ORDER)
     baseline = LABELS[data["meta"]["async_baseline" if is_async else "baseline"]]
     ratios = [cell(data, w, b, "cpu_ratio") for w in names for b in backends]
-    top = max(1.2, max((r for r in ratios if r is not None), default=1.0) * 1.05)
+    # The axis stops at 2.0: past that a bar ends at the edge and its label gives the value
+    # (one backend at 3.8 would otherwise squeeze every ratio below 1 into a few pixels).
+    top = min(2.0, max(1.2, max((r for r in ratios if r is not None), default=1.0) * 1.05))
     bar, gap, left, width, plot = 9, 10, 150, 860, 560
     legend_h = 18 * len(backends) + 10
     height = 60 + len(names) * (len(backends) * bar + gap) + legend_h + 30
