@@ -195,6 +195,9 @@ def run_page(page: Path, servers: Servers, stack: contextlib.ExitStack) -> int:
                         alias: rewrite_entry(entry, servers)
                         for alias, entry in overrides["CACHES"].items()
                     }
+                # Django forgets (without closing) the caches of the settings it
+                # replaces: close them first, or their pooled connections stay open.
+                _close_all(caches.all(initialized_only=True))
                 stack.enter_context(override_settings(**overrides))
                 # Closed before the settings are restored (the stack unwinds backwards).
                 stack.callback(lambda: _close_all(caches.all(initialized_only=True)))
