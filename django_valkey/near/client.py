@@ -54,18 +54,19 @@ ALL_WRITES = (
 
 
 def _fetch(self: Any, made: list[str]) -> Any:
-    """One round trip: the values and their remaining lives (ms)."""
-    if len(made) == 1:
-        commands: list[tuple[Any, ...]] = [("GET", made[0]), ("PTTL", made[0])]
-    else:
-        commands = [("MGET", *made)] + [("PTTL", m) for m in made]
+    """One round trip: the values, then their remaining lives (ms).
+
+    Pipelined ``GET``s rather than one ``MGET``: a shard pipeline must not
+    split a multi-key command across servers."""
+    commands: list[tuple[Any, ...]] = [("GET", m) for m in made]
+    commands += [("PTTL", m) for m in made]
     return (yield Pipe(False, commands))
 
 
 def _split(made: list[str], replies: list[Any], started: float) -> list[tuple[Any, float]]:
-    values = [replies[0]] if len(made) == 1 else list(replies[0])
+    count = len(made)
     out = []
-    for value, pttl in zip(values, replies[1:]):
+    for value, pttl in zip(replies[:count], replies[count:]):
         # The server measured the TTL after `started`: expiring locally at
         # started + pttl is never later than the server does.
         deadline = started + pttl / 1000.0 if isinstance(pttl, int) and pttl > 0 else 0.0

@@ -1,0 +1,128 @@
+"""The near cache with replicas and shards, and the topologies it refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from django_valkey import near as near_module
+from tests.nearhelp import cached, near_of, wait_for, wait_tracking
+from tests.sentinels import wait_until
+from tests.servers import ValkeyServer
+
+pytestmark = pytest.mark.server
+
+NEAR = {"MAX_ENTRIES": 100, "MAX_BYTES": 2**20, "MAX_VALUE_BYTES": 2**16, "HEARTBEAT": 0.5}
+
+
+@pytest.fixture
+def pair(tmp_path: Any) -> Any:
+    primary = ValkeyServer(name="near-primary", workdir=tmp_path / "p").start()
+    replica = ValkeyServer(
+        name="near-replica",
+        workdir=tmp_path / "r",
+        args=("--replicaof", primary.host, str(primary.port)),
+    ).start()
+    wait_until(
+        lambda: replica.client().info("replication")["master_link_status"] == "up",
+        what="the replica to sync",
+    )
+    try:
+        yield primary, replica
+    finally:
+        near_module.shutdown_all()
+        replica.stop()
+        primary.stop()
+
+
+def test_primary_and_replica(speedups: str, make_cache: Any, pair: Any) -> None:
+    primary, replica = pair
+    cache = make_cache(
+        location=[f"{primary.url}/0", f"{replica.url}/0"], OPTIONS={"NEAR_CACHE": NEAR}
+    )
+    wait_tracking(cache)
+    near = near_of(cache)
+    assert len(near.channels) == 2  # a write reaches a replica later: both report
+    made = cache.make_key("k")
+    outside = primary.client()
+    outside.set(made, cache.client.encode("v1"))
+    wait_for(lambda: cache.get("k") == "v1" and cached(cache, made), "the replica read")
+    outside.set(made, cache.client.encode("v2"))
+    # Converges once the replica has the write (its channel reports it).
+    wait_for(lambda: cache.get("k") == "v2", "the write to reach the replica's readers")
+    assert cache.get("k") == "v2"
+    # A replica's channel lost: the whole store stops serving.
+    resets = near.store.info()["resets"]
+    replica.client().client_kill_filter(_id=near.channels[1].client_id)
+    wait_for(lambda: near.store.info()["resets"] > resets, "the replica channel loss")
+    wait_tracking(cache)
+    outside.flushall()
+    wait_for(lambda: cache.get("k") is None, "FLUSHALL through replication")
+
+
+def test_shards(speedups: str, make_cache: Any, tmp_path: Any) -> None:
+    servers = [
+        ValkeyServer(name=f"near-shard{i}", workdir=tmp_path / str(i)).start() for i in range(2)
+    ]
+    try:
+        cache = make_cache(
+            location=[f"{s.url}/0" for s in servers],
+            OPTIONS={"CLIENT_CLASS": "django_valkey.client.ShardClient", "NEAR_CACHE": NEAR},
+        )
+        wait_tracking(cache)
+        keys = [f"key{i}" for i in range(10)]
+        cache.set_many({k: k for k in keys})
+        wait_for(
+            lambda: (
+                cache.get_many(keys) == {k: k for k in keys}
+                and all(cached(cache, cache.make_key(k)) for k in keys)
+            ),
+            "the fills",
+        )
+        for k in keys:  # outside writes on whichever shard holds each key
+            owner = next(s for s in servers if s.client().exists(cache.make_key(k)))
+            owner.client().set(cache.make_key(k), cache.client.encode(k + "!"))
+        wait_for(lambda: cache.get_many(keys) == {k: k + "!" for k in keys}, "every shard")
+        assert cache.near_cache_info()["hits"] > 0
+    finally:
+        near_module.shutdown_all()
+        for s in servers:
+            s.stop()
+
+
+@pytest.mark.parametrize(
+    ("backend", "options", "reason"),
+    [
+        (
+            "django_valkey.cache.ValkeyCache",
+            {"CLIENT_CLASS": "django_valkey.client.SentinelClient", "SENTINELS": [("h", 1)]},
+            "Sentinel failover",
+        ),
+        (
+            "django_valkey.async_cache.cache.AsyncValkeyCache",
+            {
+                "CLIENT_CLASS": "django_valkey.async_cache.client.AsyncSentinelClient",
+                "SENTINELS": [("h", 1)],
+            },
+            "Sentinel failover",
+        ),
+        (
+            "django_valkey.cache.ValkeyCache",
+            {"CONNECTION_FACTORY": "django_valkey.pool.SentinelConnectionFactory"},
+            "Sentinel failover",
+        ),
+        (
+            "django_valkey.cache.ValkeyCache",
+            {"CLIENT_CLASS": "django_valkey.client.HerdClient"},
+            "herd clients",
+        ),
+        ("django_valkey.cluster_cache.cache.ClusterValkeyCache", {}, "Valkey Cluster"),
+    ],
+)
+def test_refused_topologies(make_cache: Any, backend: str, options: Any, reason: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=reason):
+        make_cache(
+            backend, location="valkey://127.0.0.1:1/0", OPTIONS={**options, "NEAR_CACHE": NEAR}
+        )
