@@ -211,7 +211,7 @@ def test_a_read_racing_a_local_write_is_not_kept(ncache: Any) -> None:
     near = near_of(ncache)
     made = ncache.make_key("r")
     store, marks, started = ncache.client._begin([made])
-    replies = ncache.client._near_fetch([made])  # the old value, read "before" the write
+    replies = ncache.client._near_fetch([made], False)  # the old value, read "before" the write
     ncache.set("r", "new")  # drops the copy and the mark
     ncache.client._keep(store, [made], marks, replies, started)
     assert not cached(ncache, made)
@@ -225,7 +225,7 @@ def test_a_read_racing_an_outside_write_is_not_kept(ncache: Any, raw: Any) -> No
     barrier = Barrier(ncache, raw)
     barrier.arm()
     store, marks, started = ncache.client._begin([made])
-    replies = ncache.client._near_fetch([made])
+    replies = ncache.client._near_fetch([made], False)
     raw.set(made, ncache.client.encode("new"))  # its invalidation cancels the mark
     barrier.cross()
     ncache.client._keep(store, [made], marks, replies, started)

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_valkey import near as near_module
 from tests.nearhelp import cached, near_of, wait_for, wait_tracking
-from tests.sentinels import wait_until
+from tests.sentinels import SERVICE, sentinel_topology, wait_until
 from tests.servers import ValkeyServer
 
 pytestmark = pytest.mark.server
@@ -97,24 +97,6 @@ def test_shards(speedups: str, make_cache: Any, tmp_path: Any) -> None:
     [
         (
             "django_valkey.cache.ValkeyCache",
-            {"CLIENT_CLASS": "django_valkey.client.SentinelClient", "SENTINELS": [("h", 1)]},
-            "Sentinel failover",
-        ),
-        (
-            "django_valkey.async_cache.cache.AsyncValkeyCache",
-            {
-                "CLIENT_CLASS": "django_valkey.async_cache.client.AsyncSentinelClient",
-                "SENTINELS": [("h", 1)],
-            },
-            "Sentinel failover",
-        ),
-        (
-            "django_valkey.cache.ValkeyCache",
-            {"CONNECTION_FACTORY": "django_valkey.pool.SentinelConnectionFactory"},
-            "Sentinel failover",
-        ),
-        (
-            "django_valkey.cache.ValkeyCache",
             {"CLIENT_CLASS": "django_valkey.client.HerdClient"},
             "herd clients",
         ),
@@ -126,3 +108,92 @@ def test_refused_topologies(make_cache: Any, backend: str, options: Any, reason:
         make_cache(
             backend, location="valkey://127.0.0.1:1/0", OPTIONS={**options, "NEAR_CACHE": NEAR}
         )
+
+
+@pytest.mark.slow
+def test_sentinel_failover(make_cache: Any) -> None:
+    with sentinel_topology() as topology:
+        options = {
+            "CLIENT_CLASS": "django_valkey.client.SentinelClient",
+            "SENTINELS": topology.sentinels,
+            "SOCKET_TIMEOUT": 0.5,
+            "SOCKET_CONNECT_TIMEOUT": 0.5,
+            "NEAR_CACHE": NEAR,
+        }
+        try:
+            cache = make_cache(location=f"valkey://{SERVICE}/0", OPTIONS=options)
+            wait_tracking(cache)
+            near = near_of(cache)
+            old = topology.primary.port
+            assert near.channels[0].address == (topology.primary.host, old)
+            made = cache.make_key("k")
+            cache.set("k", "v1")
+            wait_for(lambda: cache.get("k") == "v1" and cached(cache, made), "the fill")
+            topology.primary.client().wait(1, 1000)
+            resets = near.store.info()["resets"]
+            topology.primary.kill()
+            sentinel = topology.sentinel.client()
+            wait_until(
+                lambda: int(sentinel.sentinel_master(SERVICE)["port"]) != old,
+                timeout=20,
+                what="sentinel to promote the replica",
+            )
+            new_primary = topology.replica
+            # The channel follows the primary; meanwhile the store was emptied.
+            wait_for(
+                lambda: (
+                    near.store.active
+                    and near.channels[0].address == (new_primary.host, new_primary.port)
+                ),
+                "the channel on the new primary",
+                timeout=30,
+            )
+            assert near.store.info()["resets"] > resets
+            outside = new_primary.client()
+            outside.set(made, cache.client.encode("v2"))
+            wait_for(lambda: cache.get("k") == "v2", "the write on the new primary")
+            wait_for(lambda: cache.get("k") == "v2" and cached(cache, made), "the fill")
+            outside.set(made, cache.client.encode("v3"))
+            wait_for(lambda: cache.get("k") == "v3", "invalidations from the new primary")
+        finally:
+            near_module.shutdown_all()
+
+
+def test_async_sentinel(make_cache: Any) -> None:
+    import asyncio
+
+    with sentinel_topology() as topology:
+        cache = make_cache(
+            "django_valkey.async_cache.cache.AsyncValkeyCache",
+            location=f"valkey://{SERVICE}/0",
+            OPTIONS={
+                "CLIENT_CLASS": "django_valkey.async_cache.client.AsyncSentinelClient",
+                "SENTINELS": topology.sentinels,
+                "NEAR_CACHE": NEAR,
+            },
+        )
+        near = cache.client._near
+        made = cache.make_key("a")
+        outside = topology.primary.client()
+
+        async def scenario() -> None:
+            near.ensure()
+            end = asyncio.get_running_loop().time() + 15
+            while not near.store.active:
+                assert asyncio.get_running_loop().time() < end, "tracking"
+                await asyncio.sleep(0.002)
+            await cache.set("a", 1)
+            while not (await cache.get("a") == 1 and cached(cache, made)):
+                assert asyncio.get_running_loop().time() < end, "the fill"
+                await asyncio.sleep(0.002)
+            outside.set(made, cache.client.encode(2))
+            while await cache.get("a") != 2:
+                assert asyncio.get_running_loop().time() < end, "the outside write"
+                await asyncio.sleep(0.002)
+            await cache.aclose()
+
+        try:
+            asyncio.run(scenario())
+            assert cache.near_cache_info()["hits"] >= 1
+        finally:
+            near_module.shutdown_all()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache.backends.base import default_key_func
@@ -35,11 +36,6 @@ _NUMBER_KEYS = frozenset(DEFAULTS) | {"HEARTBEAT"}
 
 # (client class path fragment, why a near cache there cannot be kept coherent)
 REFUSED = (
-    (
-        "Sentinel",
-        "a Sentinel failover moves the primary and the replicas, and the invalidation "
-        "channels do not follow it yet: a stale value could be served after a failover",
-    ),
     (
         "Herd",
         "the herd clients store packed values with soft deadlines that must be re-read "
@@ -111,14 +107,24 @@ class NearCache:
     """One store and one invalidation channel per server, shared process-wide."""
 
     def __init__(
-        self, urls: list[str], kwargs: list[dict[str, Any]], prefix: str, options: dict[str, Any]
+        self,
+        urls: list[str],
+        kwargs: list[dict[str, Any]],
+        prefix: str,
+        options: dict[str, Any],
+        locate: Callable[[], tuple[str, int]] | None = None,
     ) -> None:
         self.prefix = prefix
         self.options = options
         self.store: Any = self._new_store()
         self._lock = threading.Lock()
+        #: Sentinel: misses are read from the primary, the one server whose
+        #: channel follows failovers (replicas come and go behind the pool).
+        self.fetch_from_primary = locate is not None
+        if locate is not None:
+            urls, kwargs = urls[:1], kwargs[:1]
         self.channels = [
-            Channel(url, kw, prefix, self._on_state, self._on_keys, options["HEARTBEAT"])
+            Channel(url, kw, prefix, self._on_state, self._on_keys, options["HEARTBEAT"], locate)
             for url, kw in zip(urls, kwargs)
         ]
 
@@ -192,9 +198,39 @@ def near_cache_for(client: Any, backend: Any, options: dict[str, Any]) -> NearCa
                 params.update({k: v for k, v in pool_kwargs.items() if k not in _POOL_ONLY})
                 params["socket_timeout"] = max(5.0, 2 * options["HEARTBEAT"])
                 kwargs.append(params)
-            near = _registry[key] = NearCache(urls, kwargs, prefix, options)
+            locate = None
+            if hasattr(factory, "_sentinels"):
+                locate, kwargs = _sentinel_locator(factory, urls[0], kwargs[0])
+            near = _registry[key] = NearCache(urls, kwargs, prefix, options, locate)
     near.ensure()
     return near
+
+
+def _sentinel_locator(
+    factory: Any, url: str, kwargs: dict[str, Any]
+) -> tuple[Callable[[], tuple[str, int]], list[dict[str, Any]]]:
+    """Where the service's primary is now, asked of the sentinels (a sync
+    manager of our own: the channel thread has no event loop), and the
+    connection kwargs of the URL (db, credentials) without its host."""
+    from valkey.sentinel import Sentinel
+
+    from django_valkey.pool import sentinel_pool_kwargs
+
+    service, _, options = sentinel_pool_kwargs(url, kwargs)
+    options.pop("parser_class", None)
+    options.pop("connection_class", None)
+    manager_kwargs = dict(factory._manager_kwargs)
+    for name in ("parser_class", "connection_class", "url"):
+        manager_kwargs.pop(name, None)
+    manager = Sentinel(
+        factory._sentinels, sentinel_kwargs=factory._sentinel_kwargs, **manager_kwargs
+    )
+
+    def locate() -> tuple[str, int]:
+        host, port = manager.discover_master(service)
+        return str(host), int(port)
+
+    return locate, [options]
 
 
 def shutdown_all() -> None:

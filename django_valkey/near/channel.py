@@ -47,7 +47,12 @@ class Channel:
         on_state: Callable[[Channel, bool], None],
         on_keys: Callable[[list[bytes] | None], None],
         heartbeat: float = 1.0,
+        locate: Callable[[], tuple[str, int]] | None = None,
     ) -> None:
+        # ``locate``: where the server is now (Sentinel: the current primary);
+        # re-checked every heartbeat, a change drops the channel.
+        self._locate = locate
+        self.address: tuple[str, int] | None = None
         self.url = url
         self._kwargs = connection_kwargs
         self._prefix = prefix
@@ -127,7 +132,11 @@ class Channel:
     def _connect(self) -> Any:
         kwargs = dict(self._kwargs)
         kwargs["protocol"] = 2  # flush messages then arrive as a RESP2 nil
-        pool = ConnectionPool.from_url(self.url, **kwargs)
+        if self._locate is not None:
+            self.address = self._locate()
+            pool = ConnectionPool(host=self.address[0], port=self.address[1], **kwargs)
+        else:
+            pool = ConnectionPool.from_url(self.url, **kwargs)
         conn = pool.make_connection()
         conn.connect()
         return conn
@@ -148,7 +157,13 @@ class Channel:
         self.up = True
         self._on_state(self, True)
         ping_sent = 0.0
+        checked = time.monotonic()
         while not self._stop.is_set():
+            if self._locate is not None and time.monotonic() - checked >= self._heartbeat:
+                checked = time.monotonic()
+                where = self._locate()
+                if where != self.address:
+                    raise ConnectionError(f"the server moved from {self.address} to {where}")
             if not conn.can_read(timeout=self._heartbeat):
                 if ping_sent:
                     raise TimeoutError(f"no PING reply within {self._heartbeat} s")

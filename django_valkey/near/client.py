@@ -53,14 +53,14 @@ ALL_WRITES = (
 )  # fmt: skip
 
 
-def _fetch(self: Any, made: list[str]) -> Any:
+def _fetch(self: Any, made: list[str], primary: bool = False) -> Any:
     """One round trip: the values, then their remaining lives (ms).
 
     Pipelined ``GET``s rather than one ``MGET``: a shard pipeline must not
     split a multi-key command across servers."""
     commands: list[tuple[Any, ...]] = [("GET", m) for m in made]
     commands += [("PTTL", m) for m in made]
-    return (yield Pipe(False, commands))
+    return (yield Pipe(primary, commands))
 
 
 def _split(made: list[str], replies: list[Any], started: float) -> list[tuple[Any, float]]:
@@ -239,7 +239,13 @@ class NearClientCommands(_NearShared):
         value = self._near.store.lookup(made, _monotonic())
         if value is NOT_CACHED:
             store, marks, started = self._begin([made])
-            value = self._keep(store, [made], marks, self._near_fetch([made]), started)[0]
+            value = self._keep(
+                store,
+                [made],
+                marks,
+                self._near_fetch([made], self._near.fetch_from_primary),
+                started,
+            )[0]
         if value is None:
             return default
         return self._decode(value, made, default)
@@ -251,7 +257,13 @@ class NearClientCommands(_NearShared):
         value = self._near.store.lookup(made, _monotonic())
         if value is NOT_CACHED:
             store, marks, started = self._begin([made])
-            value = self._keep(store, [made], marks, self._near_fetch([made]), started)[0]
+            value = self._keep(
+                store,
+                [made],
+                marks,
+                self._near_fetch([made], self._near.fetch_from_primary),
+                started,
+            )[0]
         return value is not None
 
     def get_many(self, keys: Any, version: Any = None, client: Any = None) -> dict[Any, Any]:
@@ -265,7 +277,13 @@ class NearClientCommands(_NearShared):
         if missing:
             wanted = [made[i] for i in missing]
             store, marks, started = self._begin(wanted)
-            values = self._keep(store, wanted, marks, self._near_fetch(wanted), started)
+            values = self._keep(
+                store,
+                wanted,
+                marks,
+                self._near_fetch(wanted, self._near.fetch_from_primary),
+                started,
+            )
             self._decode_into(found, keys, made, missing, values)
         return found
 
@@ -303,7 +321,7 @@ class AsyncNearClientCommands(_NearShared):
         value = self._near.store.lookup(made, _monotonic())
         if value is NOT_CACHED:
             store, marks, started = self._begin([made])
-            replies = await self._near_fetch([made])
+            replies = await self._near_fetch([made], self._near.fetch_from_primary)
             value = self._keep(store, [made], marks, replies, started)[0]
         if value is None:
             return default
@@ -316,7 +334,7 @@ class AsyncNearClientCommands(_NearShared):
         value = self._near.store.lookup(made, _monotonic())
         if value is NOT_CACHED:
             store, marks, started = self._begin([made])
-            replies = await self._near_fetch([made])
+            replies = await self._near_fetch([made], self._near.fetch_from_primary)
             value = self._keep(store, [made], marks, replies, started)[0]
         return value is not None
 
@@ -331,7 +349,7 @@ class AsyncNearClientCommands(_NearShared):
         if missing:
             wanted = [made[i] for i in missing]
             store, marks, started = self._begin(wanted)
-            replies = await self._near_fetch(wanted)
+            replies = await self._near_fetch(wanted, self._near.fetch_from_primary)
             values = self._keep(store, wanted, marks, replies, started)
             self._decode_into(found, keys, made, missing, values)
         return found
