@@ -41,11 +41,6 @@ REFUSED = (
         "the herd clients store packed values with soft deadlines that must be re-read "
         "from the server; not supported with a near cache",
     ),
-    (
-        "cluster_cache",
-        "Valkey Cluster needs one invalidation channel per node that follows slot moves "
-        "and failovers; not implemented, so coherence cannot be guaranteed",
-    ),
 )
 
 
@@ -201,7 +196,13 @@ def near_cache_for(client: Any, backend: Any, options: dict[str, Any]) -> NearCa
             locate = None
             if hasattr(factory, "_sentinels"):
                 locate, kwargs = _sentinel_locator(factory, urls[0], kwargs[0])
-            near = _registry[key] = NearCache(urls, kwargs, prefix, options, locate)
+            if "cluster_cache" in type(client).__module__:
+                from django_valkey.near.cluster import ClusterNearCache
+
+                near = ClusterNearCache(urls, kwargs, prefix, options)
+            else:
+                near = NearCache(urls, kwargs, prefix, options, locate)
+            _registry[key] = near
     near.ensure()
     return near
 
