@@ -410,3 +410,31 @@ def test_caches_of_one_process_share_the_near_cache(make_cache: Any, server: Val
     assert two.get("s") == 1
     two.set("s", 2)
     assert one.get("s") == 2
+
+
+def test_a_forked_child_serves_nothing_of_the_parent(ncache: Any, raw: Any) -> None:
+    import multiprocessing
+
+    made = ncache.make_key("f")
+    ncache.set("f", "parent")
+    wait_for(lambda: ncache.get("f") == "parent" and cached(ncache, made), "the fill")
+    ctx = multiprocessing.get_context("fork")
+    parent_end, child_end = ctx.Pipe()
+
+    def child() -> None:
+        near = near_of(ncache)
+        report = [near.store.info()["entries"], near.store.active]
+        raw.set(made, ncache.client.encode("outside"))  # no channel of the child's yet
+        report.append(ncache.get("f"))
+        child_end.send(report)
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    try:
+        assert parent_end.poll(30), "the child did not report"
+        entries, active, seen = parent_end.recv()
+    finally:
+        proc.join(10)
+    assert (entries, active, seen) == (0, False, "outside")
+    assert proc.exitcode == 0
+    wait_for(lambda: ncache.get("f") == "outside", "the parent to see the write")
