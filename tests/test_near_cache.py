@@ -61,6 +61,8 @@ def ncache(speedups: str, make_cache: Any, server: ValkeyServer) -> Any:
 
 def test_hits_are_served_locally_and_are_fresh_objects(ncache: Any, server: ValkeyServer) -> None:
     ncache.set("menu", {"items": [1, 2]})
+    made = ncache.make_key("menu")
+    wait_for(lambda: ncache.get("menu") and cached(ncache, made), "the fill")
     first = ncache.get("menu")
     first["items"].append(3)  # callers mutate what they get
     assert ncache.get("menu") == {"items": [1, 2]}
@@ -98,7 +100,7 @@ def test_misses_are_cached_and_invalidated(ncache: Any, raw: Any) -> None:
     assert ncache.get("absent", "dflt") == "dflt"
     assert not ncache.has_key("absent")
     made = ncache.make_key("absent")
-    assert cached(ncache, made)
+    wait_for(lambda: not ncache.has_key("absent") and cached(ncache, made), "the fill")
     raw.set(made, ncache.client.encode(5))
     wait_for(lambda: ncache.get("absent") == 5, "the new key")
     assert ncache.has_key("absent")
@@ -308,14 +310,21 @@ def test_server_restarted_empty(ncache: Any, server: ValkeyServer) -> None:
 def test_nothing_is_served_while_the_channel_is_down(ncache: Any, raw: Any) -> None:
     near = near_of(ncache)
     channel = near.channels[0]
+
+    def refused() -> Any:
+        raise ConnectionError("refused by the test")
+
+    channel._connect = refused  # type: ignore[method-assign]  # reconnects fail from now on
     channel.stop()
     wait_for(lambda: not near.store.active, "the channel to be down")
     ncache.set("k", 1)
     assert ncache.get("k") == 1 and ncache.get("k") == 1
     assert near.store.info()["entries"] == 0
     raw.set(ncache.make_key("k"), ncache.client.encode(2))
-    assert ncache.get("k") == 2
-    wait_tracking(ncache)  # the next read restarts it
+    assert ncache.get("k") == 2 and ncache.get("k") == 2
+    assert near.store.info()["entries"] == 0
+    del channel._connect  # the real method again
+    wait_tracking(ncache)  # reconnected
     assert ncache.get("k") == 2
 
 
@@ -339,6 +348,10 @@ def test_half_open_channel_is_detected(ncache: Any, server: ValkeyServer) -> Non
 def test_sync_backend_a_methods(ncache: Any, raw: Any) -> None:
     async def scenario() -> None:
         await ncache.aset("a", {"x": 1})
+        end = time.monotonic() + 15
+        while not (await ncache.aget("a") == {"x": 1} and cached(ncache, ncache.make_key("a"))):
+            assert time.monotonic() < end, "the fill"
+            await asyncio.sleep(0.002)
         got = await ncache.aget("a")
         got["x"] = 2
         assert await ncache.aget("a") == {"x": 1}
@@ -368,6 +381,9 @@ def test_async_backend(speedups: str, make_cache: Any, server: ValkeyServer, raw
             assert time.monotonic() < end, "tracking"
             await asyncio.sleep(0.002)
         await cache.set("a", [1])
+        while not (await cache.get("a") == [1] and cached(cache, cache.make_key("a"))):
+            assert time.monotonic() < end, "the fill"
+            await asyncio.sleep(0.002)
         first = await cache.get("a")
         first.append(2)
         assert await cache.get("a") == [1]

@@ -112,9 +112,11 @@ class Channel:
             try:
                 self._session()
                 backoff = 0.05
-            except Exception as exc:
+            except Exception as exc:  # any failure means "channel lost"
                 if not self._stop.is_set():
-                    logger.warning("near cache: invalidation channel to %s lost: %s", self.url, exc)
+                    # A warning when a working channel is lost; retries are debug.
+                    log = logger.warning if self.up else logger.debug
+                    log("near cache: invalidation channel to %s lost: %s", self.url, exc)
             finally:
                 self._lost()
             self._stop.wait(backoff)

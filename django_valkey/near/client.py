@@ -63,16 +63,16 @@ def _fetch(self: Any, made: list[str], primary: bool = False) -> Any:
     return (yield Pipe(primary, commands))
 
 
-def _split(made: list[str], replies: list[Any], started: float) -> list[tuple[Any, float]]:
+def _split(made: list[str], replies: list[Any], started: float) -> list[tuple[Any, float, Any]]:
+    """``(value read, local deadline, value to keep)`` per key: a key gone by
+    the time of its PTTL (-2) is kept as absent, the latest state read."""
     count = len(made)
     out = []
     for value, pttl in zip(replies[:count], replies[count:]):
         # The server measured the TTL after `started`: expiring locally at
         # started + pttl is never later than the server does.
         deadline = started + pttl / 1000.0 if isinstance(pttl, int) and pttl > 0 else 0.0
-        if value is not None and pttl == -2:
-            deadline = started  # vanished between GET and PTTL: do not keep
-        out.append((value, deadline))
+        out.append((value, deadline, None if pttl == -2 else value))
     return out
 
 
@@ -188,9 +188,9 @@ class _NearShared:
         self, store: Any, made: list[str], marks: list[int], replies: Any, started: float
     ) -> list[Any]:
         values = []
-        for m, mark, (value, deadline) in zip(made, marks, _split(made, replies, started)):
-            if mark and deadline != started:
-                store.fill(m, mark, value, deadline)
+        for m, mark, (value, deadline, kept) in zip(made, marks, _split(made, replies, started)):
+            if mark:
+                store.fill(m, mark, kept, deadline)
             values.append(value)
         return values
 
