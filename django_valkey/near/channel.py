@@ -108,17 +108,20 @@ class Channel:
 
     def _run(self) -> None:
         backoff = 0.05
+        first = True
         while not self._stop.is_set():
             try:
                 self._session()
                 backoff = 0.05
             except Exception as exc:  # any failure means "channel lost"
                 if not self._stop.is_set():
-                    # A warning when a working channel is lost; retries are debug.
-                    log = logger.warning if self.up else logger.debug
+                    # A warning when a working channel is lost or cannot be set up
+                    # at all (the near cache then never serves); retries are debug.
+                    log = logger.warning if self.up or first else logger.debug
                     log("near cache: invalidation channel to %s lost: %s", self.url, exc)
             finally:
                 self._lost()
+            first = False
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 1.0)
 

@@ -139,9 +139,9 @@ class ClusterNearCache(NearCache):
     def _on_state(self, channel: Channel, up: bool) -> None:
         with self._lock:
             channels = self.channels
-            self.store.set_active(
-                bool(channels) and channel in channels and all(c.up for c in channels)
-            )
+            if channel not in channels:
+                return  # a channel of a previous slot map, being stopped
+            self.store.set_active(all(c.up for c in channels))
 
     def stop(self) -> None:
         self._stopping.set()
