@@ -159,6 +159,7 @@ def test_sentinel_failover(make_cache: Any) -> None:
             near_module.shutdown_all()
 
 
+@pytest.mark.slow
 def test_async_sentinel(make_cache: Any) -> None:
     import asyncio
 

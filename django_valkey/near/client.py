@@ -29,7 +29,6 @@ from typing import Any
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
 from django_valkey._speedups._nearcache_py import NOT_CACHED
-from django_valkey.base_client import COMMANDS
 from django_valkey.driver import Pipe, async_command, sync_command
 from django_valkey.exceptions import CorruptValueError
 from django_valkey.operations.core import _corrupt_as_miss
@@ -50,6 +49,8 @@ MANY_WRITES = ("delete_many", "set_many", "mset")
 ALL_WRITES = (
     "clear", "delete_pattern", "incr_version", "decr_version", "sdiffstore", "sinterstore",
     "smove", "sunionstore", "hset", "hdel",
+    # the cluster client's own
+    "msetnx", "mset_nonatomic", "flushall",
 )  # fmt: skip
 
 
@@ -87,14 +88,17 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -
     return args[index] if 0 <= index < len(args) else None
 
 
-def _key_dropper(name: str) -> Callable[[Any, tuple[Any, ...], dict[str, Any]], None]:
+def _key_dropper(
+    name: str, definition: Callable[..., Any]
+) -> Callable[[Any, tuple[Any, ...], dict[str, Any]], None]:
+    """What ``name`` drops, from its arguments (positions read from the
+    client's own method: the cluster's ``mset`` orders them differently)."""
     if name in ALL_WRITES:
 
         def drop_all(self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             self._near.store.clear()
 
         return drop_all
-    definition = COMMANDS[name]
     version_at = _param_index(definition, "version")
     if name in MANY_WRITES:
         first = "keys" if name == "delete_many" else "data"
@@ -121,7 +125,7 @@ def _key_dropper(name: str) -> Callable[[Any, tuple[Any, ...], dict[str, Any]], 
 
 
 def _sync_write(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    drop = _key_dropper(name)
+    drop = _key_dropper(name, original)
 
     def write(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not kwargs.get("client") and name in ("set_many", "delete_many"):
@@ -143,7 +147,7 @@ def _sync_write(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _async_write(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    drop = _key_dropper(name)
+    drop = _key_dropper(name, original)
 
     async def write(self: Any, *args: Any, **kwargs: Any) -> Any:
         if name in ("set_many", "delete_many"):
