@@ -100,7 +100,11 @@ def test_shards(speedups: str, make_cache: Any, tmp_path: Any) -> None:
             {"CLIENT_CLASS": "django_valkey.client.HerdClient"},
             "herd clients",
         ),
-        ("django_valkey.cluster_cache.cache.ClusterValkeyCache", {}, "Valkey Cluster"),
+        (
+            "django_valkey.async_cache.cache.AsyncValkeyCache",
+            {"CLIENT_CLASS": "django_valkey.async_cache.client.herd.AsyncHerdClient"},
+            "herd clients",
+        ),
     ],
 )
 def test_refused_topologies(make_cache: Any, backend: str, options: Any, reason: str) -> None:
