@@ -66,6 +66,12 @@ def test_cluster_near_cache(topology: ClusterTopology) -> None:
     )
     assert cache.get(keys[0]) == keys[0]
     assert cache.near_cache_info()["hits"] > 0
+    # The cluster client's own writes are read back at once.
+    cache.mset_nonatomic({keys[2]: "nonatomic"})
+    assert cache.get(keys[2]) == "nonatomic"
+    wait_for(lambda: cache.get(keys[2]) == "nonatomic" and cached(cache, made[2]), "the fill")
+    cache.set(keys[2], keys[2])
+    assert cache.get(keys[2]) == keys[2]
 
     slot = topology.slot(made[0])
     source = topology.owner(slot)
