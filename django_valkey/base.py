@@ -238,6 +238,18 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
             if self._log_ignored_exceptions
             else None
         )
+        # OPTIONS["NEAR_CACHE"]: checked now, so that a refused topology fails
+        # at startup (see django_valkey.near).
+        self._near_options: dict[str, Any] | None = None
+        if options.get("NEAR_CACHE") is not None:
+            from django_valkey import near
+
+            self._near_options = near.parse_options(options["NEAR_CACHE"])
+            near.check_supported(
+                self._client_cls,
+                options.get("CONNECTION_FACTORY")
+                or getattr(settings, "DJANGO_VALKEY_CONNECTION_FACTORY", ""),
+            )
 
     def get_client_class(self) -> type:
         """``OPTIONS["CLIENT_CLASS"]``, else the backend's ``DEFAULT_CLIENT_CLASS``."""
@@ -248,8 +260,23 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
     def client(self) -> Client:
         """The client, created on first use."""
         if self._client is None:
-            self._client = self._client_cls(self._server, self._params, self)
+            client = self._client_cls(self._server, self._params, self)
+            if self._near_options is not None:
+                from django_valkey.near import near_cache_for
+                from django_valkey.near.client import wrap_async_client, wrap_client
+
+                near = near_cache_for(client, self, self._near_options)
+                is_async = getattr(self, "is_async", False)
+                client = (wrap_async_client if is_async else wrap_client)(client, near)
+            self._client = client
         return self._client
+
+    def near_cache_info(self) -> dict[str, Any] | None:
+        """The near cache's counters (``entries``, ``bytes``, ``hits``,
+        ``misses``, ``invalidations``, ``tracking``...), None without one."""
+        if self._near_options is None:
+            return None
+        return self.client._near.info()  # type: ignore[attr-defined]
 
     def make_key(self, key: Any, version: Any = None, prefix: Any = None) -> Any:
         """The server-side key (a ``CacheKey``), built without validation as
@@ -355,7 +382,13 @@ class BackendCommands(BaseCache):
         if twin is None:
             from django_valkey.async_cache.client.default import async_twin
 
-            twin = self._async_client = async_twin(self.client)
+            twin = async_twin(self.client)
+            near = getattr(self.client, "_near", None)
+            if near is not None and hasattr(twin, "_keys"):  # not a ThreadedTwin
+                from django_valkey.near.client import wrap_async_client
+
+                twin = wrap_async_client(twin, near)
+            self._async_client = twin
         return twin
 
     def __contains__(self, key: Any) -> bool:

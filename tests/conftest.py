@@ -161,6 +161,7 @@ def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(active, "KeyMaker", speedups_module("keys", impl).KeyMaker)
     monkeypatch.setattr(active, "Codec", speedups_module("codec", impl).Codec)
     monkeypatch.setattr(active, "Reader", speedups_module("reader", impl).Reader)
+    monkeypatch.setattr(active, "NearStore", speedups_module("nearcache", impl).NearStore)
     monkeypatch.setattr(active, "COMPILED", impl == "compiled")
     monkeypatch.setattr(active, "IMPLEMENTATION", impl)
     return impl

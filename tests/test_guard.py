@@ -15,7 +15,8 @@ from tests.impls import REQUIRE_COMPILED
 PROBE = """
 import importlib, django_valkey._speedups as s
 print(s.IMPLEMENTATION)
-for stem, name in (("keys", "KeyMaker"), ("codec", "Codec"), ("reader", "Reader")):
+for stem, name in (("keys", "KeyMaker"), ("codec", "Codec"), ("reader", "Reader"),
+                   ("nearcache", "NearStore")):
     for suffix in ("", "_py"):
         try:
             module = importlib.import_module(f"django_valkey._speedups._{stem}{suffix}")
@@ -45,7 +46,7 @@ def compiled_built() -> bool:
 
     return all(
         importlib.util.find_spec(f"django_valkey._speedups._{stem}") is not None
-        for stem in ("keys", "codec", "reader")
+        for stem in ("keys", "codec", "reader", "nearcache")
     )
 
 
@@ -61,6 +62,7 @@ def test_compiled_is_active_when_built():
         "django_valkey._speedups._keys", "so",
         "django_valkey._speedups._codec", "so",
         "django_valkey._speedups._reader", "so",
+        "django_valkey._speedups._nearcache", "so",
     ]  # fmt: skip
 
 
@@ -72,6 +74,7 @@ def test_environment_variable_forces_pure(value):
         "django_valkey._speedups._keys_py", "py",
         "django_valkey._speedups._codec_py", "py",
         "django_valkey._speedups._reader_py", "py",
+        "django_valkey._speedups._nearcache_py", "py",
     ]  # fmt: skip
 
 

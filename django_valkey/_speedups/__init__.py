@@ -22,10 +22,18 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-__all__ = ["COMPILED", "IMPLEMENTATION", "Codec", "KeyMaker", "Reader", "implementation"]
+__all__ = [
+    "COMPILED",
+    "IMPLEMENTATION",
+    "Codec",
+    "KeyMaker",
+    "NearStore",
+    "Reader",
+    "implementation",
+]
 
 #: The hot paths, by module stem; each has ``_<stem>`` and ``_<stem>_py``.
-MODULES = ("keys", "codec", "reader")
+MODULES = ("keys", "codec", "reader", "nearcache")
 
 NO_EXTENSIONS = (
     os.environ.get("DJANGO_VALKEY_NO_EXTENSIONS", "") not in ("", "0")
@@ -51,6 +59,7 @@ def _select() -> tuple[bool, dict[str, ModuleType]]:
 if TYPE_CHECKING:
     from ._codec_py import Codec
     from ._keys_py import KeyMaker
+    from ._nearcache_py import NearStore
     from ._reader_py import Reader
 
     COMPILED: bool
@@ -59,6 +68,7 @@ else:
     KeyMaker = _modules["keys"].KeyMaker
     Codec = _modules["codec"].Codec
     Reader = _modules["reader"].Reader
+    NearStore = _modules["nearcache"].NearStore
     del _modules
 
 #: "compiled" or "pure": which implementation this process uses.

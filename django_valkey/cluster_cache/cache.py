@@ -89,5 +89,11 @@ class ClusterValkeyCache(
         """The asyncio twin of :attr:`client`, created on first use."""
         twin = self._async_client
         if twin is None:
-            twin = self._async_client = AsyncDefaultClusterClient.twin_of(self.client)
+            twin = AsyncDefaultClusterClient.twin_of(self.client)
+            near = getattr(self.client, "_near", None)
+            if near is not None:  # OPTIONS["NEAR_CACHE"]: the a* methods use it too
+                from django_valkey.near.client import wrap_async_client
+
+                twin = wrap_async_client(twin, near)
+            self._async_client = twin
         return twin
