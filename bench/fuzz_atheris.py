@@ -23,7 +23,8 @@ Targets:
   ``TypeError`` for an unhashable map key (documented in ``_reader_py``).
 * ``codec-pickle-zlib`` / ``codec-json``: the compiled ``Codec.decode`` of
   arbitrary bytes, pickle + zlib and json + no compression.  Allowed to escape:
-  ``CorruptValueError`` and ``DecompressedSizeError``.  Unpickling any global is
+  ``CorruptValueError``, ``DecompressedSizeError``, and ``MemoryError`` (the
+  child's address space is capped: some tiny pickles ask for gigabytes).  Unpickling any global is
   refused by an audit hook (arbitrary pickles can name any callable), so a
   pickle naming one must come out as ``CorruptValueError`` too.
 
@@ -43,6 +44,7 @@ import tempfile
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ADDRESS_SPACE_LIMIT = 4 << 30
 TARGETS = ("reader-default", "reader-custom", "codec-pickle-zlib", "codec-json")
 
 
@@ -139,7 +141,8 @@ def _codec_target(serializer: str) -> Any:
         parts = (JSONSerializer(options={}), IdentityCompressor(options={}))
     compiled = _codec_c.Codec(*parts)
     pure = _codec_py.Codec(*parts)
-    allowed = (CorruptValueError, DecompressedSizeError)
+    # MemoryError: see child(); both twins must still agree on it.
+    allowed = (CorruptValueError, DecompressedSizeError, MemoryError)
 
     def one_input(data: bytes) -> None:
         got = _outcome(lambda: compiled.decode(data, "k"), allowed)
@@ -151,7 +154,15 @@ def _codec_target(serializer: str) -> Any:
 
 
 def child(target: str, libfuzzer_args: list[str]) -> None:
+    import resource
+
     import atheris
+
+    # A few bytes of pickle can ask for any amount of memory (LONG_BINPUT with a
+    # memo index of 2**31 makes CPython size its memo table for it): with the
+    # address space capped that is a MemoryError at once, not a process the
+    # kernel kills for its resident size somewhere past -rss_limit_mb.
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
 
     if target.startswith("reader-"):
         one_input = _reader_target(custom=target == "reader-custom")
