@@ -239,6 +239,50 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
             else None
         )
 
+    # Django lets code assign ``key_func``, ``key_prefix`` and ``version`` on a
+    # live cache (its own tests do).  The clients' key makers snapshot them for
+    # speed, so each assignment installs fresh key makers: the cost is paid on
+    # assignment, never per key.
+    @property
+    def key_func(self) -> Callable[..., Any]:
+        return self._key_func
+
+    @key_func.setter
+    def key_func(self, value: Callable[..., Any]) -> None:
+        self._key_func = value
+        self._refresh_key_makers()
+
+    @property
+    def key_prefix(self) -> str:
+        return self._key_prefix
+
+    @key_prefix.setter
+    def key_prefix(self, value: str) -> None:
+        self._key_prefix = value
+        self._refresh_key_makers()
+
+    @property
+    def version(self) -> Any:
+        return self._version
+
+    @version.setter
+    def version(self, value: Any) -> None:
+        self._version = value
+        self._refresh_key_makers()
+
+    def _refresh_key_makers(self) -> None:
+        # Before the clients exist (BaseCache.__init__) there is nothing to do;
+        # they read the settled values when they are made.
+        state = self.__dict__
+        if "_key_func" not in state or "_key_prefix" not in state or "_version" not in state:
+            return
+        for name in ("_client", "_async_client"):
+            client = state.get(name)
+            # Only clients holding a key maker of their own (a threaded async
+            # twin forwards to the sync client).
+            if client is not None and "_keys" in vars(client):
+                client._keys = client.make_key_maker()
+
     def get_client_class(self) -> type:
         """``OPTIONS["CLIENT_CLASS"]``, else the backend's ``DEFAULT_CLIENT_CLASS``."""
         path = self._options.get("CLIENT_CLASS", self.DEFAULT_CLIENT_CLASS)
@@ -257,10 +301,10 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
         if isinstance(key, CacheKey):
             return key
         return CacheKey(
-            self.key_func(
+            self._key_func(
                 key,
-                self.key_prefix if prefix is None else prefix,
-                self.version if version is None else version,
+                self._key_prefix if prefix is None else prefix,
+                self._version if version is None else version,
             )
         )
 
