@@ -25,6 +25,7 @@ from django_valkey.base_client import (
     HASH_COMMANDS,
     ITERATORS,
     LEGACY_HASH_COMMANDS,
+    BaseClient,
     Closing,
     import_option,
 )
@@ -271,16 +272,15 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
         self._refresh_key_makers()
 
     def _refresh_key_makers(self) -> None:
-        # Before the clients exist (BaseCache.__init__) there is nothing to do;
-        # they read the settled values when they are made.
-        state = self.__dict__
-        if "_key_func" not in state or "_key_prefix" not in state or "_version" not in state:
-            return
+        # Before the clients exist (BaseCache.__init__) there is nothing to do:
+        # they read the settled values when they are made.  (getattr, never
+        # __dict__ or vars(): materializing an instance's dict makes every
+        # later attribute read of that object slower.)
         for name in ("_client", "_async_client"):
-            client = state.get(name)
+            client = getattr(self, name, None)
             # Only clients holding a key maker of their own (a threaded async
             # twin forwards to the sync client).
-            if client is not None and "_keys" in vars(client):
+            if isinstance(client, BaseClient):
                 client._keys = client.make_key_maker()
 
     def get_client_class(self) -> type:
