@@ -57,6 +57,26 @@ _running_lock = threading.Lock()
 _owned_workdirs: list[Path] = []
 
 
+def wait_replicated(primary: Any, timeout: float = 15.0) -> None:
+    """Wait until every replica of ``primary`` acknowledged all it has written.
+
+    (``WAIT`` from a new connection returns at once: it only waits for that
+    connection's own writes, not for the ones the cache made.)  Replicas
+    acknowledge about once a second, so this may take that long.
+    """
+    with primary.client(socket_timeout=5) as conn:
+        target = int(conn.info("replication")["master_repl_offset"])
+        deadline = time.monotonic() + timeout
+        while True:
+            info = conn.info("replication")
+            replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+            if replicas and all(int(replica["offset"]) >= target for replica in replicas):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replicas of {primary!r} did not reach offset {target}: {info}")
+            time.sleep(0.02)
+
+
 class ValkeyServerError(RuntimeError):
     """A test server could not be started or stopped."""
 
