@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django_valkey._conflict import check_installation
+
+# The upstream django-valkey installed in the same environment overwrites (or
+# is overwritten by) this package's files: refuse to run as a silent mix.
+check_installation()
+
 VERSION = (0, 4, 1)
 __version__ = ".".join(map(str, VERSION))
 

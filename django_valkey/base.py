@@ -25,6 +25,7 @@ from django_valkey.base_client import (
     HASH_COMMANDS,
     ITERATORS,
     LEGACY_HASH_COMMANDS,
+    BaseClient,
     Closing,
     import_option,
 )
@@ -251,6 +252,49 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
                 or getattr(settings, "DJANGO_VALKEY_CONNECTION_FACTORY", ""),
             )
 
+    # Django lets code assign ``key_func``, ``key_prefix`` and ``version`` on a
+    # live cache (its own tests do).  The clients' key makers snapshot them for
+    # speed, so each assignment installs fresh key makers: the cost is paid on
+    # assignment, never per key.
+    @property
+    def key_func(self) -> Callable[..., Any]:
+        return self._key_func
+
+    @key_func.setter
+    def key_func(self, value: Callable[..., Any]) -> None:
+        self._key_func = value
+        self._refresh_key_makers()
+
+    @property
+    def key_prefix(self) -> str:
+        return self._key_prefix
+
+    @key_prefix.setter
+    def key_prefix(self, value: str) -> None:
+        self._key_prefix = value
+        self._refresh_key_makers()
+
+    @property
+    def version(self) -> Any:
+        return self._version
+
+    @version.setter
+    def version(self, value: Any) -> None:
+        self._version = value
+        self._refresh_key_makers()
+
+    def _refresh_key_makers(self) -> None:
+        # Before the clients exist (BaseCache.__init__) there is nothing to do:
+        # they read the settled values when they are made.  (getattr, never
+        # __dict__ or vars(): materializing an instance's dict makes every
+        # later attribute read of that object slower.)
+        for name in ("_client", "_async_client"):
+            client = getattr(self, name, None)
+            # Only clients holding a key maker of their own (a threaded async
+            # twin forwards to the sync client).
+            if isinstance(client, BaseClient):
+                client._keys = client.make_key_maker()
+
     def get_client_class(self) -> type:
         """``OPTIONS["CLIENT_CLASS"]``, else the backend's ``DEFAULT_CLIENT_CLASS``."""
         path = self._options.get("CLIENT_CLASS", self.DEFAULT_CLIENT_CLASS)
@@ -284,10 +328,10 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
         if isinstance(key, CacheKey):
             return key
         return CacheKey(
-            self.key_func(
+            self._key_func(
                 key,
-                self.key_prefix if prefix is None else prefix,
-                self.version if version is None else version,
+                self._key_prefix if prefix is None else prefix,
+                self._version if version is None else version,
             )
         )
 

@@ -132,21 +132,27 @@ class BaseClient(Generic[Backend]):
         self._compressor = compressor_cls(options=self._options)
         self._codec = _speedups.Codec(self._serializer, self._compressor)
 
-        # Django's key validation, at C speed unless the backend overrides it.
-        validate = getattr(backend, "validate_key", None)
-        validate_all = getattr(type(backend), "validate_key", None) not in (
-            None,
-            BaseCache.validate_key,
-        )
-        self._keys = _speedups.KeyMaker(
-            backend.key_func, backend.key_prefix, backend.version, validate, validate_all
-        )
+        self._keys = self.make_key_maker()
 
         self._connection_factory = getattr(
             settings, "DJANGO_VALKEY_CONNECTION_FACTORY", self.CONNECTION_FACTORY_PATH
         )
         self.connection_factory: BaseConnectionFactory = get_connection_factory(
             options=self._options, path=self._connection_factory
+        )
+
+    def make_key_maker(self) -> Any:
+        """A key maker for the backend's current ``key_func``, ``key_prefix``
+        and ``version`` (the backend installs a new one when they change)."""
+        backend = self._backend
+        # Django's key validation, at C speed unless the backend overrides it.
+        validate = getattr(backend, "validate_key", None)
+        validate_all = getattr(type(backend), "validate_key", None) not in (
+            None,
+            BaseCache.validate_key,
+        )
+        return _speedups.KeyMaker(
+            backend.key_func, backend.key_prefix, backend.version, validate, validate_all
         )
 
     def _has_compression_enabled(self) -> bool:

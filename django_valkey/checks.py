@@ -7,6 +7,7 @@ Registered when the package is imported (add ``"django_valkey"`` to
   to the server can run code in the application).
 * ``django_valkey.W002``: a password in LOCATION travels without TLS.
 * ``django_valkey.W003``: ``IGNORE_EXCEPTIONS`` hides errors without logging.
+* ``django_valkey.E100``: the upstream ``django-valkey`` is installed too.
 """
 
 from __future__ import annotations
@@ -80,3 +81,26 @@ def check_caches(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
                 )
             )
     return messages
+
+
+@checks.register(checks.Tags.caches)
+def check_upstream_conflict(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Both this package and the upstream ``django-valkey`` installed.
+
+    Installed after ours, upstream's ``django_valkey/__init__.py`` replaces
+    ours (whose import-time check then never runs), but this module and
+    ``apps.py`` have no upstream counterpart and survive: with
+    ``"django_valkey"`` in INSTALLED_APPS this check still reports it.
+    """
+    from django_valkey._conflict import UPSTREAM, conflict_message
+
+    message = conflict_message()
+    if message is None:
+        return []
+    return [
+        checks.Error(
+            message,
+            hint=f"Uninstall both, then install django-valkey-compiled alone (never {UPSTREAM}).",
+            id="django_valkey.E100",
+        )
+    ]

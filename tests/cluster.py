@@ -116,6 +116,10 @@ class ClusterTopology:
                 "--cluster-port", str(self._fresh_port()),
                 # Replicas start syncing at once instead of after 5 s.
                 "--repl-diskless-sync-delay", "0",
+                # CLUSTER SLOTS leaves out a replica whose replication offset
+                # is still 0, as on a fresh idle cluster until the primary's
+                # first ping (10 s by default): ping every second instead.
+                "--repl-ping-replica-period", "1",
             ),
         )  # fmt: skip
 
@@ -240,6 +244,15 @@ class ClusterTopology:
                     or int(info.get("cluster_known_nodes", 0)) < len(running)
                 ):
                     return False
+                # What a cluster client discovers (CLUSTER SLOTS) must be every
+                # running node, replicas included: tests count them.
+                listed = {
+                    int(entry[1])
+                    for slot_range in conn.execute_command("CLUSTER SLOTS")
+                    for entry in slot_range[2:]
+                }
+                if listed != {other.port for other in running}:
+                    return False
                 replication = conn.info("replication")
                 if replication["role"] == "slave" and (
                     replication.get("master_link_status") != "up"
@@ -249,7 +262,8 @@ class ClusterTopology:
         return True
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
-        """Every running node serves all slots and every replica is in sync."""
+        """Every running node serves all slots, every replica is in sync, and
+        every node lists every running node in CLUSTER SLOTS."""
         wait_until(self._healthy, timeout=timeout, interval=0.1, what="a healthy cluster")
 
     def admin(self, server: ValkeyServer) -> valkey.Valkey:

@@ -57,6 +57,26 @@ _running_lock = threading.Lock()
 _owned_workdirs: list[Path] = []
 
 
+def wait_replicated(primary: Any, timeout: float = 15.0) -> None:
+    """Wait until every replica of ``primary`` acknowledged all it has written.
+
+    (``WAIT`` from a new connection returns at once: it only waits for that
+    connection's own writes, not for the ones the cache made.)  Replicas
+    acknowledge about once a second, so this may take that long.
+    """
+    with primary.client(socket_timeout=5) as conn:
+        target = int(conn.info("replication")["master_repl_offset"])
+        deadline = time.monotonic() + timeout
+        while True:
+            info = conn.info("replication")
+            replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+            if replicas and all(int(replica["offset"]) >= target for replica in replicas):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replicas of {primary!r} did not reach offset {target}: {info}")
+            time.sleep(0.02)
+
+
 class ValkeyServerError(RuntimeError):
     """A test server could not be started or stopped."""
 
@@ -343,22 +363,6 @@ class ValkeyServer:
         if self.port:
             return valkey.Valkey(host=self.host, port=self.port, **kwargs)
         return valkey.Valkey(unix_socket_path=self.unixsocket, **kwargs)
-
-    def wait_replicated(self, replicas: int = 1, timeout: float = 30.0) -> None:
-        """Block until every write so far on this primary reached ``replicas`` replicas.
-
-        ``WAIT`` returns early with fewer acknowledgements when its own timeout
-        passes (a loaded machine, a replica still syncing): ask again until the
-        deadline instead of going on with writes a failover could lose.
-        """
-        client = self.client()
-        deadline = time.monotonic() + timeout
-        acked = 0
-        while time.monotonic() < deadline:
-            acked = client.wait(replicas, 500)
-            if acked >= replicas:
-                return
-        raise ValkeyServerError(f"{self!r}: {acked} of {replicas} replicas acknowledged")
 
     def flushall(self) -> None:
         """Empty every database of the server."""

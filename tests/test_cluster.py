@@ -23,7 +23,7 @@ from tests.cluster import (  # noqa: F401 - fixtures
     cluster_fixture,
     make_cluster_cache_fixture,
 )
-from tests.servers import free_port
+from tests.servers import free_port, wait_replicated
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -337,7 +337,7 @@ def test_read_from_replicas(make_cluster_cache: Any, cluster: ClusterTopology) -
     data = {f"key:{i}": i for i in range(30)}
     cache.set_many(data)
     for node in cluster.primaries():
-        node.client().wait(1, 1000)
+        wait_replicated(node)
     cluster.reset_stats()
     for _ in range(4):
         assert cache.get_many(data) == data

@@ -23,6 +23,7 @@ from tests.cluster import (
     forget_cluster_clients,
     wait_until,
 )
+from tests.servers import wait_replicated
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -136,7 +137,7 @@ def test_primary_killed_and_replica_promoted(
     data = {f"key:{i}": i for i in range(50)}
     assert cache.set_many(data, timeout=None) == []
     for node in topology.primaries():
-        node.wait_replicated()  # every write reached the replicas
+        wait_replicated(node)  # every write reached the replicas
     assert run(acache.get_many(data)) == data
     assert ignoring.get_many(data) == data
 

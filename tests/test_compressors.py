@@ -332,8 +332,10 @@ def test_missing_library(
         monkeypatch.setitem(sys.modules, module, None)  # makes the import fail
     module_path, cls_name = COMPRESSORS[name].rsplit(".", 1)
     cls = getattr(importlib.reload(importlib.import_module(module_path)), cls_name)
-    with pytest.raises(ImproperlyConfigured, match=f"'{extra}' extra"):
+    with pytest.raises(ImproperlyConfigured, match=f"'{extra}' extra") as raised:
         cls(options={})
+    # The distribution users install is ours, not the upstream django-valkey.
+    assert f"pip install 'django-valkey-compiled[{extra}]'" in str(raised.value)
 
 
 # Errors --------------------------------------------------------------------------------

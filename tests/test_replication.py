@@ -6,7 +6,7 @@ import pytest
 import valkey.exceptions
 
 from tests.sentinels import wait_until
-from tests.servers import ValkeyServer, free_port
+from tests.servers import ValkeyServer, free_port, wait_replicated
 
 pytestmark = pytest.mark.server
 
@@ -43,7 +43,7 @@ def test_writes_to_primary_reads_from_replica(make_cache, pair, speedups):
     reset(primary, replica)
     cache.set("k", "v")
     cache.set_many({"a": 1, "b": 2})
-    primary.wait_replicated()
+    wait_replicated(primary)
     assert cache.get("k") == "v"
     assert cache.get_many(["a", "b"]) == {"a": 1, "b": 2}
     assert calls(primary, "set") == 3 and calls(primary, "get") == 0
@@ -61,7 +61,7 @@ async def test_async_writes_to_primary_reads_from_replica(make_cache, pair, back
     try:
         reset(primary, replica)
         await cache.aset("ak", "v")
-        primary.wait_replicated()
+        wait_replicated(primary)
         assert await cache.aget("ak") == "v"
         assert calls(primary, "set") == 1 and calls(replica, "get") == 1
     finally:

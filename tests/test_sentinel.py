@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from tests.sentinels import SERVICE, sentinel_topology, wait_until
+from tests.servers import wait_replicated
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -39,7 +40,7 @@ def test_writes_to_primary_reads_from_replica(make_cache, topology, speedups):
     topology.primary.client().config_resetstat()
     topology.replica.client().config_resetstat()
     assert cache.set("k", {"v": 1}) is True
-    topology.primary.wait_replicated()
+    wait_replicated(topology.primary)
     for _ in range(5):
         assert cache.get("k") == {"v": 1}
     assert calls(topology.primary, "set") == 1
@@ -56,7 +57,7 @@ def test_explicit_primary_and_replica_urls(make_cache, topology):
         },
     )
     cache.set("x", 1)
-    topology.primary.wait_replicated()
+    wait_replicated(topology.primary)
     assert cache.get("x") == 1
     assert cache.client.get_client(write=True).connection_pool.is_master is True
     assert cache.client.get_client(write=False).connection_pool.is_master is False
@@ -85,7 +86,7 @@ def test_failover_is_survived(make_cache, speedups):
     with sentinel_topology() as topology:
         cache = sentinel_cache(make_cache, topology)
         cache.set("before", 1)
-        topology.primary.wait_replicated()
+        wait_replicated(topology.primary)
         old_primary = topology.primary.port
         topology.primary.kill()
         sentinel = topology.sentinel.client()
@@ -121,7 +122,7 @@ async def test_async_writes_to_primary_reads_from_replica(make_cache, topology, 
         topology.primary.client().config_resetstat()
         topology.replica.client().config_resetstat()
         assert await cache.set("ak", "v") is True
-        topology.primary.wait_replicated()
+        wait_replicated(topology.primary)
         for _ in range(3):
             assert await cache.get("ak") == "v"
         assert calls(topology.primary, "set") == 1
@@ -136,7 +137,7 @@ async def test_sync_backend_async_methods_use_sentinel(make_cache, topology):
     try:
         topology.replica.client().config_resetstat()
         await cache.aset("sk", 1)
-        topology.primary.wait_replicated()
+        wait_replicated(topology.primary)
         assert await cache.aget("sk") == 1
         assert calls(topology.replica, "get") == 1
     finally:
@@ -160,7 +161,7 @@ async def test_async_failover_is_survived(make_cache):
         )
         try:
             await cache.set("before", 1)
-            topology.primary.wait_replicated()
+            wait_replicated(topology.primary)
             old = topology.primary.port
             topology.primary.kill()
             sentinel = topology.sentinel.client()

@@ -208,5 +208,6 @@ def test_missing_library(
         monkeypatch.setitem(sys.modules, name, None)  # makes the import fail
     # Importing the module still works; building the serializer says what to install.
     cls = getattr(importlib.reload(importlib.import_module(module)), cls_name)
-    with pytest.raises(ImproperlyConfigured, match=f"'{extra}' extra"):
+    with pytest.raises(ImproperlyConfigured, match=f"'{extra}' extra") as raised:
         cls(options={})
+    assert f"pip install 'django-valkey-compiled[{extra}]'" in str(raised.value)

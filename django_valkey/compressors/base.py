@@ -150,7 +150,7 @@ def import_optional(module: str, extra: str, user: str) -> ModuleType:
     except ImportError as exc:
         raise ImproperlyConfigured(
             f"{user} needs the {extra!r} package: install the {extra!r} extra "
-            f"of django-valkey (pip install 'django-valkey[{extra}]')"
+            f"of django-valkey-compiled (pip install 'django-valkey-compiled[{extra}]')"
         ) from exc
 
 

@@ -9,11 +9,14 @@ layout is django-valkey's, so entries written by either are read by both.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from valkey.exceptions import NoScriptError
 
+from django_valkey.base_client import Marker
 from django_valkey.driver import Cmd, Operation, Pipe
 from django_valkey.operations import core
 from django_valkey.operations.timeouts import to_milliseconds
@@ -129,16 +132,54 @@ def touch(self: Any, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = No
     return (yield from set(self, key, value, timeout, version))
 
 
-def incr(self: Any, *args: Any, **kwargs: Any) -> Operation:
-    """Not available: packed values cannot be incremented on the server."""
-    raise NotImplementedError("incr is not supported by HerdClient")
-    yield  # pragma: no cover - makes this a generator like the others
+# Compare-and-set: replace the value only if it is still the one read.
+CAS_SCRIPT = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0"
+)
+CAS_SHA = hashlib.sha1(CAS_SCRIPT.encode()).hexdigest()
 
 
-def decr(self: Any, *args: Any, **kwargs: Any) -> Operation:
-    """Not available: packed values cannot be decremented on the server."""
-    raise NotImplementedError("decr is not supported by HerdClient")
-    yield  # pragma: no cover
+def _envelope(decoded: Any) -> bool:
+    return type(decoded) is tuple and len(decoded) == 3 and isinstance(decoded[0], Marker)
+
+
+def incr(
+    self: Any, key: Any, delta: int = 1, version: Any = None, ignore_key_check: bool = False
+) -> Operation:
+    """Add ``delta`` to the number at ``key``, herd-packed or plain.
+
+    A herd envelope is a pickle (maybe compressed) the server cannot read, so
+    the value is unpacked, added to and repacked here (same marker and soft
+    deadline, TTL kept), then written with a compare-and-set script that
+    only replaces the exact bytes read: a concurrent writer makes this retry,
+    never lose its update.  Plain values use the default client's ``incr``.
+    """
+    made = self._keys.make(key, version)
+    while True:
+        # Read from the primary: the compare-and-set runs there.
+        raw = yield Cmd(True, "GET", made)
+        if raw is None:
+            return (yield from core.incr(self, key, delta, version, ignore_key_check))
+        decoded = self._codec.decode(raw, made)
+        if not _envelope(decoded):
+            return (yield from core.incr(self, key, delta, version, ignore_key_check))
+        marker, current, deadline = decoded
+        new_value = current + delta
+        repacked = self._codec.encode((marker, new_value, deadline))
+        try:
+            swapped = yield Cmd(True, "EVALSHA", CAS_SHA, 1, made, raw, repacked)
+        except NoScriptError:
+            swapped = yield Cmd(True, "EVAL", CAS_SCRIPT, 1, made, raw, repacked)
+        if swapped:
+            return new_value
+
+
+def decr(
+    self: Any, key: Any, delta: int = 1, version: Any = None, ignore_key_check: bool = False
+) -> Operation:
+    """Subtract ``delta`` from the number at ``key`` (see :func:`incr`)."""
+    return (yield from incr(self, key, -delta, version, ignore_key_check))
 
 
 HERD_COMMANDS: dict[str, Callable[..., Any]] = {
