@@ -21,6 +21,7 @@ KNOWN_OPTIONS: dict[str, str] = {
     "CLOSE_CONNECTION": "release idle connections when Django closes the cache (request end)",
     "CORRUPT_VALUE_AS_MISS": "read undecodable values as misses (logged) instead of raising",
     "CIRCUIT_BREAKER": "fail fast after repeated connection failures ({FAILURES, RESET_TIMEOUT})",
+    "NEAR_CACHE": "in-process tier kept coherent by server invalidations (a dict of limits)",
     "REPLICA_READ_ONLY": "with several LOCATIONs, whether the replicas are read-only",
     # Connections.
     "SOCKET_TIMEOUT": "seconds a command may wait for its reply",

@@ -241,6 +241,7 @@ def test_pages_have_runnable_examples() -> None:
         "docs/topologies.md",
         "docs/cluster.md",
         "docs/async.md",
+        "docs/near-cache.md",
         "docs/customizing.md",
         "docs/migrating.md",
         "docs/performance.md",

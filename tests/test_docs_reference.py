@@ -5,7 +5,9 @@
   ``django_valkey.options.KNOWN_OPTIONS``, and every known key has one.
 * Every key of ``KNOWN_OPTIONS`` is read somewhere in the package's source
   (no stale entry), and every string the source reads from OPTIONS
-  (``options.get("X")``, ``options["X"]``) is a known key.
+  (``options.get("X")``, ``options["X"]``) is a known key, except the keys
+  of ``OPTIONS["NEAR_CACHE"]``'s own dict, which the near cache page's
+  options table documents (each with its default).
 * Every Django setting the source reads (``getattr(settings, "X", ...)``) is
   in the page's settings table.
 """
@@ -18,10 +20,15 @@ from pathlib import Path
 import pytest
 
 import django_valkey
+from django_valkey.near import DEFAULTS as NEAR_DEFAULTS
+from django_valkey.near import parse_options
 from django_valkey.options import KNOWN_OPTIONS
 from tests.docs_blocks import DOCS, ROOT
 
 PAGE = DOCS / "configuration.md"
+NEAR_PAGE = DOCS / "near-cache.md"
+# The keys of OPTIONS["NEAR_CACHE"]'s dict (parse_options fills each one in).
+NEAR_KEYS = frozenset(parse_options({}))
 # The package as imported (a wheel's test run has no source tree beside the tests).
 PACKAGE = Path(django_valkey.__file__).resolve().parent
 
@@ -86,8 +93,22 @@ def test_every_option_the_code_reads_is_known() -> None:
     read |= set(re.findall(r'_setting\(\s*"([A-Z][A-Z0-9_]+)"', source))
     read |= set(re.findall(r'self\.setting\(\s*"([A-Z][A-Z0-9_]+)"', source))
     assert read, "the patterns no longer match how the package reads OPTIONS"
-    unknown = read - set(KNOWN_OPTIONS)
+    unknown = read - set(KNOWN_OPTIONS) - NEAR_KEYS
     assert not unknown, f"OPTIONS keys read by the code but not in KNOWN_OPTIONS: {sorted(unknown)}"
+
+
+def test_near_cache_options_table_matches_the_code() -> None:
+    """Every key of the near cache's dict is a row of the page's options table,
+    with its default, and every row is a key the near cache accepts."""
+    assert set(NEAR_DEFAULTS) <= NEAR_KEYS
+    text = NEAR_PAGE.read_text(encoding="utf-8")
+    table = re.search(r"^## Options$(.*?)^## ", text, flags=re.M | re.S)
+    assert table, f"{NEAR_PAGE.name} lost its 'Options' section"
+    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| `([^`]+)`", table[1], flags=re.M))
+    assert set(rows) == NEAR_KEYS, sorted(set(rows) ^ NEAR_KEYS)
+    defaults = parse_options({})
+    for key, shown in rows.items():
+        assert eval(shown, {}) == defaults[key], (key, shown, defaults[key])
 
 
 def test_every_setting_the_code_reads_is_documented() -> None:
