@@ -202,27 +202,27 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
     DEFAULT_CLIENT_CLASS: str
 
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
-        options = params.get("OPTIONS") or {}
-        if not isinstance(options, dict):
-            raise ImproperlyConfigured(f"OPTIONS must be a dict, not {type(options).__name__}")
-        timeout = params.get("timeout", params.get("TIMEOUT", 300))
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float, str))
-        ):
-            raise ImproperlyConfigured(f"TIMEOUT must be a number of seconds or None: {timeout!r}")
-        if isinstance(timeout, str):
-            try:
-                int(timeout)
-            except ValueError:
-                raise ImproperlyConfigured(
-                    f"TIMEOUT must be a number of seconds or None: {timeout!r}"
-                ) from None
+        # A settings error is raised on first use, not here: Django's own
+        # system checks build every cache, and a traceback there would hide
+        # the django_valkey.E0xx messages that explain the mistake.
+        self._settings_error: ImproperlyConfigured | None = None
+        try:
+            options = self._checked_options(params)
+        except ImproperlyConfigured as exc:
+            self._settings_error = exc
+            options = {}
+            params = {k: v for k, v in params.items() if k not in ("OPTIONS", "TIMEOUT", "timeout")}
         super().__init__(params)
         self._server = server
         self._params = params
         self._options = options
         self._default_scan_itersize: int = getattr(settings, "DJANGO_VALKEY_SCAN_ITERSIZE", 10)
-        self._client_cls = self.get_client_class()
+        self._client_cls: Any = None
+        if self._settings_error is None:
+            try:
+                self._client_cls = self.get_client_class()
+            except ImproperlyConfigured as exc:
+                self._settings_error = exc
         self._client: Client | None = None
         # The sync backend's asyncio twin of ``_client`` (see BackendCommands).
         self._async_client: Any = None
@@ -239,6 +239,26 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
             else None
         )
 
+    @staticmethod
+    def _checked_options(params: dict[str, Any]) -> dict[str, Any]:
+        """``OPTIONS``, after checking it and ``TIMEOUT`` (ImproperlyConfigured)."""
+        options = params.get("OPTIONS") or {}
+        if not isinstance(options, dict):
+            raise ImproperlyConfigured(f"OPTIONS must be a dict, not {type(options).__name__}")
+        timeout = params.get("timeout", params.get("TIMEOUT", 300))
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float, str))
+        ):
+            raise ImproperlyConfigured(f"TIMEOUT must be a number of seconds or None: {timeout!r}")
+        if isinstance(timeout, str):
+            try:
+                int(timeout)
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"TIMEOUT must be a number of seconds or None: {timeout!r}"
+                ) from None
+        return options
+
     def get_client_class(self) -> type:
         """``OPTIONS["CLIENT_CLASS"]``, else the backend's ``DEFAULT_CLIENT_CLASS``."""
         path = self._options.get("CLIENT_CLASS", self.DEFAULT_CLIENT_CLASS)
@@ -248,6 +268,8 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
     def client(self) -> Client:
         """The client, created on first use."""
         if self._client is None:
+            if self._settings_error is not None:
+                raise self._settings_error
             self._client = self._client_cls(self._server, self._params, self)
         return self._client
 
