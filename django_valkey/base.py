@@ -350,6 +350,37 @@ def _twin_forwarder(name: str) -> Callable[..., Any]:
     return method
 
 
+#: Sync methods that tools patch on cache instances (the ``a*`` twin follows).
+_INSTRUMENTED = frozenset(
+    [
+        "add",
+        "get",
+        "set",
+        "get_or_set",
+        "touch",
+        "delete",
+        "clear",
+        "get_many",
+        "set_many",
+        "delete_many",
+        "has_key",
+        "incr",
+        "decr",
+        "incr_version",
+        "decr_version",
+    ]
+)
+
+
+def _through_sync(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    from asgiref.sync import sync_to_async
+
+    async def twin(*args: Any, **kwargs: Any) -> Any:
+        return await sync_to_async(method)(*args, **kwargs)
+
+    return twin
+
+
 class BackendCommands(BaseCache):
     """The sync cache API, forwarding to ``self.client``, and its native
     coroutines ``aget``, ``aset``, ... (one alias serves sync and async code).
@@ -369,6 +400,16 @@ class BackendCommands(BaseCache):
     _client: Any
     _async_client: Any = None
     _default_scan_itersize: int
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _INSTRUMENTED and callable(value):
+            # A tool wrapped a sync method on this instance (django-debug-
+            # toolbar's cache panel, Sentry's cache spans): route its ``a*``
+            # twin through the wrapper, as Django's own ``a*`` methods would
+            # be, so async calls are recorded too.  Only instrumented
+            # instances pay the thread hop.
+            object.__setattr__(self, "a" + name, _through_sync(value))
 
     @property
     def async_client(self) -> Any:
