@@ -203,3 +203,23 @@ def test_global_providers_are_the_default(make_cache: Any) -> None:
 def test_bad_opentelemetry_settings(make_cache: Any, setting: Any) -> None:
     with pytest.raises(ImproperlyConfigured, match="OPENTELEMETRY"):
         make_cache(OPTIONS={"OPENTELEMETRY": setting}).client  # noqa: B018
+
+
+def test_async_only_backend(make_cache: Any, valkey_server: ValkeyServer, otel: Otel) -> None:
+    location = f"{valkey_server.url}/5"
+    statistics(location).reset()
+    cache = make_cache(
+        backend="django_valkey.async_cache.cache.AsyncValkeyCache",
+        location=location,
+        OPTIONS={"STATISTICS": True, "OPENTELEMETRY": otel.options(), "RETRY": {"ATTEMPTS": 2}},
+    )
+
+    async def scenario() -> None:
+        await cache.set("a", 1)
+        assert await cache.get("a") == 1
+        assert await cache.get("b") is None
+        await cache.client._close()
+
+    asyncio.run(scenario())
+    assert [span.name for span in otel.finished()] == ["SET", "GET", "GET"]
+    assert (statistics(location).hits, statistics(location).misses) == (1, 1)
