@@ -110,7 +110,7 @@ def main() -> None:
             return lambda n: loop.run_until_complete(many(n))
 
         results: dict[tuple[str, str], list[float]] = {}
-        for name, cache in caches.items():  # warm up
+        for cache in caches.values():  # warm up
             sync_gets(cache)(500)
             async_gets(cache)(500)
         for _ in range(args.rounds):
