@@ -164,7 +164,15 @@ def _pool_kwarg_names(entry: dict[str, Any], options: dict[str, Any]) -> set[str
         classes.append(ValkeyCluster)
     names = _accepted_kwargs(*classes)
     if names is not None:
-        names |= {"connection_class", "max_connections", "timeout", "queue_class"}
+        # Taken from **kwargs by valkey-py's blocking and sentinel pools.
+        names |= {
+            "connection_class",
+            "max_connections",
+            "timeout",
+            "queue_class",
+            "is_master",
+            "check_connection",
+        }
     return names
 
 
