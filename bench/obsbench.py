@@ -8,6 +8,13 @@ Starts a throwaway valkey-server on a free loopback port (tests/servers.py),
 runs ``get`` (a hit) and ``aget`` for each configuration, interleaved round
 by round, and prints the median client CPU (``time.process_time``) per call
 in microseconds and the difference to "off".
+
+Timings on a shared machine wobble by a few µs; for small differences count
+instructions instead (the server runs outside valgrind)::
+
+    for n in 0 4000; do valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python bench/obsbench.py --only statistics --op get --rounds 1 --ops $n; done
+    # (Ir at 4000 - Ir at 0) / 4000 = instructions per get
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ def configurations() -> dict[str, dict[str, Any]]:
 def cpu_per_call(fn: Any, ops: int) -> float:
     start = time.process_time()
     fn(ops)
-    return (time.process_time() - start) / ops * 1e6
+    return (time.process_time() - start) / max(ops, 1) * 1e6
 
 
 def main() -> None:
@@ -70,6 +77,7 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--only", default="", help="comma-separated configuration names")
+    parser.add_argument("--op", choices=("get", "aget", "both"), default="both")
     args = parser.parse_args()
 
     import django
@@ -110,20 +118,20 @@ def main() -> None:
             return lambda n: loop.run_until_complete(many(n))
 
         results: dict[tuple[str, str], list[float]] = {}
+        ops = ("get", "aget") if args.op == "both" else (args.op,)
+        runners = {"get": sync_gets, "aget": async_gets}
         for cache in caches.values():  # warm up
-            sync_gets(cache)(500)
-            async_gets(cache)(500)
+            for op in ops:
+                runners[op](cache)(500)
         for _ in range(args.rounds):
             for name, cache in caches.items():
-                results.setdefault(("get", name), []).append(
-                    cpu_per_call(sync_gets(cache), args.ops)
-                )
-                results.setdefault(("aget", name), []).append(
-                    cpu_per_call(async_gets(cache), args.ops // 2)
-                )
+                for op in ops:
+                    results.setdefault((op, name), []).append(
+                        cpu_per_call(runners[op](cache), args.ops)
+                    )
         print(f"speedups: {speedups.IMPLEMENTATION}; ops {args.ops}, rounds {args.rounds}")
         print(f"{'op':6} {'configuration':14} {'µs/call':>9} {'vs off':>8}")
-        for op in ("get", "aget"):
+        for op in ops:
             base = statistics.median(results[(op, "off")]) if (op, "off") in results else None
             for name in caches:
                 median = statistics.median(results[(op, name)])
