@@ -28,6 +28,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Mapping
+from time import perf_counter
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -209,19 +210,39 @@ class Guard:
 
     def _observed(self, send: Callable[..., Any], conn: Any, request: Any) -> Any:
         stats, telemetry, breaker = self.stats, self.telemetry, self.breaker
-        if stats is None and telemetry is None:
-            return breaker.call(send, conn, request) if breaker is not None else send(conn, request)
-        span = telemetry.start(conn, request) if telemetry is not None else None
-        start = time.perf_counter()
+        if telemetry is None:
+            if stats is None:
+                if breaker is not None:
+                    return breaker.call(send, conn, request)
+                return send(conn, request)
+            # Statistics alone: the path meant to stay on, kept short.
+            start = perf_counter()
+            try:
+                if breaker is not None:
+                    reply = breaker.call(send, conn, request)
+                else:
+                    reply = send(conn, request)
+            except BaseException:
+                stats.record(0, 0, True, perf_counter() - start)
+                raise
+            elapsed = perf_counter() - start
+            if type(request) is Cmd:
+                hits, misses = _hits(request, reply)
+                stats.record(hits, misses, False, elapsed)
+            else:
+                stats.record(0, 0, False, elapsed)
+            return reply
+        span = telemetry.start(conn, request)
+        start = perf_counter()
         try:
             if breaker is not None:
                 reply = breaker.call(send, conn, request)
             else:
                 reply = send(conn, request)
         except BaseException as exc:
-            self._failed(span, exc, time.perf_counter() - start)
+            self._failed(span, exc, perf_counter() - start)
             raise
-        self._done(span, request, reply, time.perf_counter() - start)
+        self._done(span, request, reply, perf_counter() - start)
         return reply
 
     async def _aobserved(self, send: Callable[..., Any], conn: Any, request: Any) -> Any:
@@ -231,16 +252,16 @@ class Guard:
                 return await breaker.acall(send, conn, request)
             return await send(conn, request)
         span = telemetry.start(conn, request) if telemetry is not None else None
-        start = time.perf_counter()
+        start = perf_counter()
         try:
             if breaker is not None:
                 reply = await breaker.acall(send, conn, request)
             else:
                 reply = await send(conn, request)
         except BaseException as exc:
-            self._failed(span, exc, time.perf_counter() - start)
+            self._failed(span, exc, perf_counter() - start)
             raise
-        self._done(span, request, reply, time.perf_counter() - start)
+        self._done(span, request, reply, perf_counter() - start)
         return reply
 
     def _done(self, span: Any, request: Any, reply: Any, elapsed: float) -> None:
