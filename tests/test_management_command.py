@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from django_valkey import __version__
+from django_valkey.stats import statistics
 from tests.servers import ValkeyServer
 
 
@@ -128,3 +129,18 @@ def test_clear_yes_does_not_ask(caches: Any, monkeypatch: pytest.MonkeyPatch) ->
     assert "FLUSHDB done" in run("clear", "--yes")
     assert cache.get("a") is None
     assert caches["other"].get("b") == 2  # FLUSHDB: only the cache's database
+
+
+def test_info_shows_breaker_and_statistics(caches: Any) -> None:
+    entry = {
+        **settings.CACHES["default"],
+        "OPTIONS": {"STATISTICS": True, "CIRCUIT_BREAKER": {"FAILURES": 3}},
+    }
+    with override_settings(CACHES={"default": entry}):
+        statistics("default").reset()
+        caches["default"].get("nothing")
+        out = run("info")
+        caches["default"].close()
+    assert "closed" in out.split("circuit breaker", 1)[1].splitlines()[0]
+    stats_line = out.split("statistics", 1)[1].splitlines()[0]
+    assert "1 misses" in stats_line
