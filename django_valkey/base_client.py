@@ -124,7 +124,10 @@ class BaseClient(Generic[Backend]):
         )
         # RETRY / STATISTICS / OPENTELEMETRY: what the drivers call around
         # each request (None when nothing is configured: the hot path).
-        self._guard: Any = guard_from_options(self._options, self._breaker, server, params)
+        # The alias is found from the LOCATION as configured (the Sentinel
+        # client, for one, rewrites it before it gets here).
+        location = getattr(backend, "_server", server)
+        self._guard: Any = guard_from_options(self._options, self._breaker, location, params)
 
         serializer_cls = import_option(
             self._options.get("SERIALIZER", DEFAULT_SERIALIZER), "OPTIONS['SERIALIZER']"

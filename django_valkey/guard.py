@@ -317,6 +317,8 @@ def alias_of(server: Any, params: Mapping[str, Any]) -> str:
         rest = {k: v for k, v in entry.items() if k not in ("BACKEND", "LOCATION")}
         if rest == dict(params):
             return str(alias)
+    if isinstance(server, (list, tuple)):
+        return ",".join(map(str, server))
     return str(server)
 
 
