@@ -118,7 +118,8 @@ class Command(BaseCommand):
             )
         near = getattr(cache, "near_cache_info", None)
         if callable(near):
-            lines.append(("near cache", near()))
+            info = near()
+            lines.append(("near cache", "off" if info is None else info))
         width = max(len(label) for label, _ in lines)
         for label, value in lines:
             self.stdout.write(f"{label.ljust(width)}  {value}")
