@@ -203,27 +203,27 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
     DEFAULT_CLIENT_CLASS: str
 
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
-        options = params.get("OPTIONS") or {}
-        if not isinstance(options, dict):
-            raise ImproperlyConfigured(f"OPTIONS must be a dict, not {type(options).__name__}")
-        timeout = params.get("timeout", params.get("TIMEOUT", 300))
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float, str))
-        ):
-            raise ImproperlyConfigured(f"TIMEOUT must be a number of seconds or None: {timeout!r}")
-        if isinstance(timeout, str):
-            try:
-                int(timeout)
-            except ValueError:
-                raise ImproperlyConfigured(
-                    f"TIMEOUT must be a number of seconds or None: {timeout!r}"
-                ) from None
+        # A settings error is raised on first use, not here: Django's own
+        # system checks build every cache, and a traceback there would hide
+        # the django_valkey.E0xx messages that explain the mistake.
+        self._settings_error: ImproperlyConfigured | None = None
+        try:
+            options = self._checked_options(params)
+        except ImproperlyConfigured as exc:
+            self._settings_error = exc
+            options = {}
+            params = {k: v for k, v in params.items() if k not in ("OPTIONS", "TIMEOUT", "timeout")}
         super().__init__(params)
         self._server = server
         self._params = params
         self._options = options
         self._default_scan_itersize: int = getattr(settings, "DJANGO_VALKEY_SCAN_ITERSIZE", 10)
-        self._client_cls = self.get_client_class()
+        self._client_cls: Any = None
+        if self._settings_error is None:
+            try:
+                self._client_cls = self.get_client_class()
+            except ImproperlyConfigured as exc:
+                self._settings_error = exc
         self._client: Client | None = None
         # The sync backend's asyncio twin of ``_client`` (see BackendCommands).
         self._async_client: Any = None
@@ -241,16 +241,20 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
         )
         # OPTIONS["NEAR_CACHE"]: checked now, so that a refused topology fails
         # at startup (see django_valkey.near).
+        # A refusal is a settings error like the others: raised on first use.
         self._near_options: dict[str, Any] | None = None
-        if options.get("NEAR_CACHE") is not None:
+        if options.get("NEAR_CACHE") is not None and self._settings_error is None:
             from django_valkey import near
 
-            self._near_options = near.parse_options(options["NEAR_CACHE"])
-            near.check_supported(
-                self._client_cls,
-                options.get("CONNECTION_FACTORY")
-                or getattr(settings, "DJANGO_VALKEY_CONNECTION_FACTORY", ""),
-            )
+            try:
+                self._near_options = near.parse_options(options["NEAR_CACHE"])
+                near.check_supported(
+                    self._client_cls,
+                    options.get("CONNECTION_FACTORY")
+                    or getattr(settings, "DJANGO_VALKEY_CONNECTION_FACTORY", ""),
+                )
+            except ImproperlyConfigured as exc:
+                self._settings_error = exc
 
     # Django lets code assign ``key_func``, ``key_prefix`` and ``version`` on a
     # live cache (its own tests do).  The clients' key makers snapshot them for
@@ -295,6 +299,26 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
             if isinstance(client, BaseClient):
                 client._keys = client.make_key_maker()
 
+    @staticmethod
+    def _checked_options(params: dict[str, Any]) -> dict[str, Any]:
+        """``OPTIONS``, after checking it and ``TIMEOUT`` (ImproperlyConfigured)."""
+        options = params.get("OPTIONS") or {}
+        if not isinstance(options, dict):
+            raise ImproperlyConfigured(f"OPTIONS must be a dict, not {type(options).__name__}")
+        timeout = params.get("timeout", params.get("TIMEOUT", 300))
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float, str))
+        ):
+            raise ImproperlyConfigured(f"TIMEOUT must be a number of seconds or None: {timeout!r}")
+        if isinstance(timeout, str):
+            try:
+                int(timeout)
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"TIMEOUT must be a number of seconds or None: {timeout!r}"
+                ) from None
+        return options
+
     def get_client_class(self) -> type:
         """``OPTIONS["CLIENT_CLASS"]``, else the backend's ``DEFAULT_CLIENT_CLASS``."""
         path = self._options.get("CLIENT_CLASS", self.DEFAULT_CLIENT_CLASS)
@@ -304,6 +328,8 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
     def client(self) -> Client:
         """The client, created on first use."""
         if self._client is None:
+            if self._settings_error is not None:
+                raise self._settings_error
             client = self._client_cls(self._server, self._params, self)
             if self._near_options is not None:
                 from django_valkey.near import near_cache_for
@@ -399,6 +425,37 @@ def _twin_forwarder(name: str) -> Callable[..., Any]:
     return method
 
 
+#: Sync methods that tools patch on cache instances (the ``a*`` twin follows).
+_INSTRUMENTED = frozenset(
+    [
+        "add",
+        "get",
+        "set",
+        "get_or_set",
+        "touch",
+        "delete",
+        "clear",
+        "get_many",
+        "set_many",
+        "delete_many",
+        "has_key",
+        "incr",
+        "decr",
+        "incr_version",
+        "decr_version",
+    ]
+)
+
+
+def _through_sync(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    from asgiref.sync import sync_to_async
+
+    async def twin(*args: Any, **kwargs: Any) -> Any:
+        return await sync_to_async(method)(*args, **kwargs)
+
+    return twin
+
+
 class BackendCommands(BaseCache):
     """The sync cache API, forwarding to ``self.client``, and its native
     coroutines ``aget``, ``aset``, ... (one alias serves sync and async code).
@@ -418,6 +475,16 @@ class BackendCommands(BaseCache):
     _client: Any
     _async_client: Any = None
     _default_scan_itersize: int
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _INSTRUMENTED and callable(value):
+            # A tool wrapped a sync method on this instance (django-debug-
+            # toolbar's cache panel, Sentry's cache spans): route its ``a*``
+            # twin through the wrapper, as Django's own ``a*`` methods would
+            # be, so async calls are recorded too.  Only instrumented
+            # instances pay the thread hop.
+            object.__setattr__(self, "a" + name, _through_sync(value))
 
     @property
     def async_client(self) -> Any:

@@ -36,6 +36,7 @@ from django_valkey.driver import (
     sync_command,
     sync_iterator,
 )
+from django_valkey.guard import guard_from_options
 from django_valkey.operations import core, expiry, hashes, keyspace, sets
 from django_valkey.util import CacheKey, glob_escape, make_pattern, redact_url, special_re
 
@@ -121,6 +122,12 @@ class BaseClient(Generic[Backend]):
         self._breaker: CircuitBreaker | None = breaker_from_options(
             self._options.get("CIRCUIT_BREAKER"), self._server
         )
+        # RETRY / STATISTICS / OPENTELEMETRY: what the drivers call around
+        # each request (None when nothing is configured: the hot path).
+        # The alias is found from the LOCATION as configured (the Sentinel
+        # client, for one, rewrites it before it gets here).
+        location = getattr(backend, "_server", server)
+        self._guard: Any = guard_from_options(self._options, self._breaker, location, params)
 
         serializer_cls = import_option(
             self._options.get("SERIALIZER", DEFAULT_SERIALIZER), "OPTIONS['SERIALIZER']"

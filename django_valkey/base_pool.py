@@ -15,7 +15,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
+from django_valkey import __version__
 from django_valkey.base_client import import_option
+
+LIB_NAME = "django-valkey"
 
 Base = TypeVar("Base")
 Pool = TypeVar("Pool")
@@ -34,6 +37,40 @@ def freeze(value: Any) -> Hashable:
     except TypeError:
         return ("unhashable", type(value).__qualname__, id(value))
     return value
+
+
+# One provider per (class, kwargs) for the process: the provider is part of
+# the pool key, so a new instance per backend would mean a new pool each time.
+_providers: dict[Hashable, Any] = {}
+_providers_lock = threading.Lock()
+
+
+def credential_provider(options: dict[str, Any]) -> Any:
+    """The shared instance ``OPTIONS["CREDENTIAL_PROVIDER"]`` names (None: unset).
+
+    valkey-py asks it for ``(username, password)`` on every new connection,
+    so a provider that returns rotated credentials is all rotation needs.
+    """
+    path = options.get("CREDENTIAL_PROVIDER")
+    if not path:
+        return None
+    kwargs = options.get("CREDENTIAL_PROVIDER_KWARGS") or {}
+    if not isinstance(kwargs, dict):
+        raise ImproperlyConfigured(
+            f"OPTIONS['CREDENTIAL_PROVIDER_KWARGS'] must be a dict, not {type(kwargs).__name__}"
+        )
+    cls = import_option(path, "OPTIONS['CREDENTIAL_PROVIDER']")
+    if not callable(getattr(cls, "get_credentials", None)):
+        raise ImproperlyConfigured(
+            f"OPTIONS['CREDENTIAL_PROVIDER']: {path!r} has no get_credentials() "
+            "(expected a valkey.credentials.CredentialProvider)"
+        )
+    key = (cls, freeze(kwargs))
+    with _providers_lock:
+        provider = _providers.get(key)
+        if provider is None:
+            provider = _providers[key] = cls(**kwargs)
+    return provider
 
 
 class BaseConnectionFactory(Generic[Base, Pool]):
@@ -81,6 +118,13 @@ class BaseConnectionFactory(Generic[Base, Pool]):
         password = self.options.get("PASSWORD")
         if password:
             params["password"] = password
+        provider = credential_provider(self.options)
+        if provider is not None:
+            params["credential_provider"] = provider
+        # CLIENT SETINFO on connect: CLIENT LIST and server dashboards show
+        # who holds the connection (CONNECTION_POOL_KWARGS may override).
+        params["lib_name"] = LIB_NAME
+        params["lib_version"] = __version__
         return params
 
     def get_connection_pool(self, params: dict[str, Any]) -> Pool:

@@ -11,9 +11,10 @@ here, in how bytes reach the server.
 Operations that stream results (``iter_keys``, ``sscan_iter``) yield
 :class:`Emit` requests; they are driven into a sync or an async generator.
 
-With ``OPTIONS["CIRCUIT_BREAKER"]`` the client's ``_breaker`` (see
-``django_valkey.breaker``) guards each request sent on the client's own
-connections; without it the drivers pay one ``is not None`` test per request.
+With ``CIRCUIT_BREAKER``, ``RETRY``, ``STATISTICS`` or ``OPENTELEMETRY`` in
+``OPTIONS`` the client's ``_guard`` (see ``django_valkey.guard``) wraps each
+request sent on the client's own connections; without them the drivers pay
+one ``is not None`` test per request.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ async def _write_elsewhere_async(client: Any, request: Any) -> Any:
 
 
 def _send_sync(conn: Any, request: Any) -> Any:
-    """One request on a sync connection (the breaker's path; the driver
+    """One request on a sync connection (the guard's path; the driver
     inlines the same dispatch when there is no breaker)."""
     kind = type(request)
     if kind is Cmd:
@@ -190,7 +191,7 @@ def _send_sync(conn: Any, request: Any) -> Any:
 
 
 async def _send_async(conn: Any, request: Any) -> Any:
-    """One request on an asyncio connection (the breaker's path)."""
+    """One request on an asyncio connection (the guard's path)."""
     kind = type(request)
     if kind is Cmd:
         return await execute_async(conn, request.args)
@@ -201,16 +202,21 @@ async def _send_async(conn: Any, request: Any) -> Any:
     return await request.run(conn)
 
 
+def _run(conn: Any, request: Any) -> Any:
+    """A streaming operation's request (``request.run``, guard-shaped)."""
+    return request.run(conn)
+
+
 def run_sync(client: Any, op: Operation, raw: Any = None) -> Any:
     """Drive ``op`` on the sync client ``client`` (``raw``: a caller's valkey client)."""
-    breaker = getattr(client, "_breaker", None) if raw is None else None
+    guard = getattr(client, "_guard", None) if raw is None else None
     try:
         request = op.send(None)
         while True:
             conn = raw if raw is not None else client._get_client(request.write)
             try:
-                if breaker is not None:
-                    reply = breaker.call(_send_sync, conn, request)
+                if guard is not None:
+                    reply = guard.call(_send_sync, conn, request)
                 else:
                     kind = type(request)
                     if kind is Cmd:
@@ -245,14 +251,14 @@ def run_sync(client: Any, op: Operation, raw: Any = None) -> Any:
 
 async def run_async(client: Any, op: Operation, raw: Any = None) -> Any:
     """Drive ``op`` on the asyncio client ``client``."""
-    breaker = getattr(client, "_breaker", None) if raw is None else None
+    guard = getattr(client, "_guard", None) if raw is None else None
     try:
         request = op.send(None)
         while True:
             conn = raw if raw is not None else await client._get_client(request.write)
             try:
-                if breaker is not None:
-                    reply = await breaker.acall(_send_async, conn, request)
+                if guard is not None:
+                    reply = await guard.acall(_send_async, conn, request)
                 else:
                     kind = type(request)
                     if kind is Cmd:
@@ -284,7 +290,7 @@ async def run_async(client: Any, op: Operation, raw: Any = None) -> Any:
 
 def iterate_sync(client: Any, op: Operation, raw: Any = None) -> Iterator[Any]:
     """Drive a streaming ``op`` as a sync generator."""
-    breaker = getattr(client, "_breaker", None) if raw is None else None
+    guard = getattr(client, "_guard", None) if raw is None else None
     try:
         request = op.send(None)
         while True:
@@ -294,10 +300,7 @@ def iterate_sync(client: Any, op: Operation, raw: Any = None) -> Iterator[Any]:
                 continue
             conn = raw if raw is not None else client._get_client(request.write)
             try:
-                if breaker is not None:
-                    reply = breaker.call(request.run, conn)
-                else:
-                    reply = request.run(conn)
+                reply = guard.call(_run, conn, request) if guard is not None else request.run(conn)
             except MAIN_EXCEPTIONS as exc:
                 raise ConnectionInterrupted(connection=conn) from exc
             request = op.send(reply)
@@ -307,7 +310,7 @@ def iterate_sync(client: Any, op: Operation, raw: Any = None) -> Iterator[Any]:
 
 async def iterate_async(client: Any, op: Operation, raw: Any = None) -> AsyncIterator[Any]:
     """Drive a streaming ``op`` as an async generator."""
-    breaker = getattr(client, "_breaker", None) if raw is None else None
+    guard = getattr(client, "_guard", None) if raw is None else None
     try:
         request = op.send(None)
         while True:
@@ -318,8 +321,8 @@ async def iterate_async(client: Any, op: Operation, raw: Any = None) -> AsyncIte
                 continue
             conn = raw if raw is not None else await client._get_client(request.write)
             try:
-                if breaker is not None:
-                    reply = await breaker.acall(request.run, conn)
+                if guard is not None:
+                    reply = await guard.acall(_run, conn, request)
                 else:
                     reply = await request.run(conn)
             except MAIN_EXCEPTIONS as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 
 import pytest
@@ -72,10 +73,14 @@ def test_bad_options_name_the_setting(make_cache, options, setting):
 
 
 def test_bad_timeout_and_options_types(make_cache):
+    # Raised on first use, not when built: Django's system checks build
+    # every cache and must report django_valkey.E0xx instead of a traceback.
     with pytest.raises(ImproperlyConfigured, match="TIMEOUT"):
-        make_cache(TIMEOUT="soon")
+        make_cache(TIMEOUT="soon").get("k")
     with pytest.raises(ImproperlyConfigured, match="OPTIONS"):
-        make_cache(OPTIONS=["not", "a", "dict"])
+        make_cache(OPTIONS=["not", "a", "dict"]).get("k")
+    with pytest.raises(ImproperlyConfigured, match="OPTIONS"):
+        asyncio.run(make_cache(OPTIONS=["not", "a", "dict"]).aget("k"))
 
 
 def test_timeout_setting(make_cache, speedups):

@@ -410,8 +410,9 @@ def test_async_backend(speedups: str, make_cache: Any, server: ValkeyServer, raw
     [[], {"MAX_ENTRIES": 0}, {"MAX_BYTES": "1"}, {"MAX_VALUE_BYTES": True}, {"SIZE": 1}],
 )
 def test_bad_options(make_cache: Any, server: ValkeyServer, value: Any) -> None:
+    cache = make_cache(location=f"{server.url}/0", OPTIONS={"NEAR_CACHE": value})
     with pytest.raises(ImproperlyConfigured, match="NEAR_CACHE"):
-        make_cache(location=f"{server.url}/0", OPTIONS={"NEAR_CACHE": value})
+        cache.get("k")
 
 
 def test_without_near_cache_info_is_none(make_cache: Any, server: ValkeyServer) -> None:
