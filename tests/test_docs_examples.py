@@ -242,6 +242,7 @@ def test_pages_have_runnable_examples() -> None:
         "docs/cluster.md",
         "docs/async.md",
         "docs/near-cache.md",
+        "docs/operations.md",
         "docs/customizing.md",
         "docs/migrating.md",
         "docs/performance.md",
