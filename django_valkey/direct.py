@@ -44,6 +44,19 @@ ENABLED = os.environ.get("DJANGO_VALKEY_NO_FASTPATH", "") in ("", "0")
 # execute_command options that only feed a response callback (SET ... GET).
 _PLAIN_OPTIONS = frozenset({"get"})
 
+# Commands that must never share a multiplexed connection: they block the
+# connection, change its state for later commands, or span several replies.
+_UNSHARED = frozenset(
+    {
+        "AUTH", "BLMOVE", "BLMPOP", "BLPOP", "BRPOP", "BRPOPLPUSH", "BZMPOP", "BZPOPMAX",
+        "BZPOPMIN", "CLIENT", "DISCARD", "EXEC", "HELLO", "MONITOR", "MULTI", "PSUBSCRIBE",
+        "PUNSUBSCRIBE", "QUIT", "READONLY", "READWRITE", "RESET", "SELECT", "SSUBSCRIBE",
+        "SUBSCRIBE", "SUNSUBSCRIBE", "UNSUBSCRIBE", "UNWATCH", "WAIT", "WAITAOF", "WATCH",
+        "XREAD", "XREADGROUP",
+    }
+)  # fmt: skip
+_FALLBACK = object()
+
 # The sync fast path uses pool internals of valkey-py 6 (checked here once).
 _SYNC_ENABLED = valkey.__version__.split(".")[0] == "6" and all(
     hasattr(_ConnectionPool, name) for name in ("_checkpid", "make_connection", "reset")
@@ -242,10 +255,27 @@ async def execute_async(raw: Any, args: tuple[Any, ...], options: Any = None) ->
         or (options and not options.keys() <= _PLAIN_OPTIONS)
     ):
         return await raw.execute_command(*args, **(options or {}))
+    mux = pool.__dict__.get("_dv_mux")
+    if mux is not None and args[0] not in _UNSHARED:
+        response = await mux.execute(args, pool.connection_kwargs.get("socket_timeout"))
+    else:
+        response = await _execute_pooled(raw, pool, args, options)
+        if response is _FALLBACK:
+            return await raw.execute_command(*args, **(options or {}))
+    # Command names are upper case here: skip the case-folding get().
+    callbacks: Any = raw.response_callbacks
+    callback = dict.get(callbacks, args[0])
+    if callback is None:
+        return response
+    return callback(response, **options) if options else callback(response)
+
+
+async def _execute_pooled(raw: Any, pool: Any, args: tuple[Any, ...], options: Any) -> Any:
+    """The command on a pooled connection of its own (or _FALLBACK)."""
     conn = pool.get_available_connection()
     if conn.retry_on_error or conn.client_cache is not None:
         await pool.release(conn)
-        return await raw.execute_command(*args, **(options or {}))
+        return _FALLBACK
     try:
         reader = conn._reader
         if reader is None or conn._writer is None or _stale(reader):
@@ -256,12 +286,6 @@ async def execute_async(raw: Any, args: tuple[Any, ...], options: Any = None) ->
         if conn.health_check_interval:
             await conn.check_health()
         await _send(conn, conn.pack_command(*args))
-        response = await conn.read_response()
+        return await conn.read_response()
     finally:
         await pool.release(conn)
-    # Command names are upper case here: skip the case-folding get().
-    callbacks: Any = raw.response_callbacks
-    callback = dict.get(callbacks, args[0])
-    if callback is None:
-        return response
-    return callback(response, **options) if options else callback(response)

@@ -1,0 +1,328 @@
+"""Automatic pipelining of plain commands on the asyncio path.
+
+Commands issued concurrently on one event loop share a small set of
+connections per pool (one by default): each is packed and queued on a
+connection at once, and everything queued during one loop iteration leaves
+in a single ``write`` at the end of it (the first command on an idle
+connection goes out at once, so a lone caller pays no extra loop turn).  One
+reader task per connection parses the replies and hands them, in order, to
+the callers' futures.  Design notes: ``/work/shared/design/multiplexing.md``.
+
+Invariants that keep the reply stream in step (any breach is fatal for the
+connection, never for the stream of another):
+
+* a command's future is appended to ``pending`` in the same synchronous step
+  as its bytes are queued, and bytes are only ever written in queue order;
+* every command queued has exactly one entry; a caller that gives up
+  (cancelled, timed out) leaves its entry in place, done, and the reader
+  drops the reply it was waiting for;
+* a connection that fails (EOF, read or write error, a reply nobody waits
+  for, a server that sent nothing while a caller's timeout ran out) is
+  closed, every entry still pending gets the error, and the next command
+  opens a new connection.
+
+Only plain, connection-neutral commands come here (``direct.execute_async``
+decides): blocking commands, MULTI/EXEC, WATCH, pipelines, locks and
+anything that changes connection state keep a pooled connection of their
+own.  Nothing here knows about Django or about cache semantics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections import deque
+from typing import Any
+
+from valkey.exceptions import ConnectionError as ValkeyConnectionError
+from valkey.exceptions import ResponseError
+from valkey.exceptions import TimeoutError as ValkeyTimeoutError
+
+from django_valkey.parsers import _NOT_ENOUGH_DATA, _make_reader, _push_type
+
+__all__ = ["DEFAULT_CONNECTIONS", "DEFAULT_MAX_IN_FLIGHT", "DISABLED_BY_ENV", "Multiplexer"]
+
+#: DJANGO_VALKEY_NO_PIPELINING=1 turns automatic pipelining off everywhere
+#: (whatever OPTIONS say): for comparisons and for running the test suite
+#: both ways.
+DISABLED_BY_ENV = os.environ.get("DJANGO_VALKEY_NO_PIPELINING", "") not in ("", "0")
+DEFAULT_CONNECTIONS = 1
+#: Commands in flight per pool and loop before callers wait (the server
+#: queues the replies of a pipeline in memory; a few thousand are cheap).
+DEFAULT_MAX_IN_FLIGHT = 4096
+
+_READ_SIZE = 65536
+_CLOSED = "Connection closed by server."
+
+
+class _Wire:
+    """One shared connection: its queue of unanswered commands, the bytes
+    waiting for this iteration's flush, and the task reading the replies."""
+
+    __slots__ = (
+        "conn",
+        "dead",
+        "flush_handle",
+        "loop",
+        "mux",
+        "out",
+        "pending",
+        "reads",
+        "task",
+        "transport",
+    )
+
+    def __init__(self, mux: Multiplexer, conn: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.mux = mux
+        self.conn = conn
+        self.loop = loop
+        self.transport = conn._writer.transport
+        self.pending: deque[asyncio.Future[Any]] = deque()
+        self.out: list[bytes] = []
+        self.flush_handle: asyncio.Handle | None = None
+        self.dead: BaseException | None = None
+        # Chunks received so far: a timed-out caller compares it with the
+        # count when its command was queued (no bytes since: the server is
+        # not answering, the connection is given up).
+        self.reads = 0
+        reader = _make_reader(conn._parser, None, conn.encoder)
+        self.task = loop.create_task(self._read_loop(conn._reader, reader))
+
+    def submit(self, packed: list[bytes], count: int) -> list[asyncio.Future[Any]]:
+        """Queue ``count`` commands packed as ``packed``: their futures, in order."""
+        futures = [self.loop.create_future() for _ in range(count)]
+        idle = not self.pending and self.flush_handle is None
+        self.pending.extend(futures)
+        if idle:
+            # Nothing else queued in this iteration: no reason to wait for one.
+            self.transport.writelines(packed)
+        else:
+            self.out.extend(packed)
+            if self.flush_handle is None:
+                self.flush_handle = self.loop.call_soon(self._flush)
+        return futures
+
+    def _flush(self) -> None:
+        self.flush_handle = None
+        out, self.out = self.out, []
+        if self.dead is None:
+            # A transport that lost its connection drops the bytes; the read
+            # loop sees the loss and fails every pending entry.
+            self.transport.write(b"".join(out))
+
+    async def _read_loop(self, stream: Any, reader: Any) -> None:
+        pending = self.pending
+        push_type = _push_type()
+        mux = self.mux
+        try:
+            while True:
+                data = await stream.read(_READ_SIZE)
+                if not data:
+                    raise ValkeyConnectionError(_CLOSED)
+                self.reads += 1
+                reader.feed(data)
+                while True:
+                    reply = reader.gets()
+                    if reply is _NOT_ENOUGH_DATA:
+                        break
+                    if type(reply) is push_type:
+                        continue  # never a reply: pushes are not routed here
+                    if not pending:
+                        raise ValkeyConnectionError("reply with no command waiting for it")
+                    future = pending.popleft()
+                    mux.release_slot()
+                    if not future.done():
+                        future.set_result(reply)
+        except BaseException as exc:  # any end of the loop fails the wire
+            if isinstance(exc, asyncio.CancelledError):
+                exc = ValkeyConnectionError("Connection closed.")
+            elif not isinstance(exc, (ValkeyConnectionError, ValkeyTimeoutError)):
+                exc = ValkeyConnectionError(f"Error while reading from socket: {exc!r}")
+            self.fail(exc)
+
+    def fail(self, exc: BaseException) -> None:
+        """Close for good: every command still waiting gets ``exc``."""
+        if self.dead is not None:
+            return
+        self.dead = exc
+        self.mux.forget(self)
+        if self.flush_handle is not None:
+            self.flush_handle.cancel()
+            self.flush_handle = None
+        self.out.clear()
+        self.conn._close()
+        pending = self.pending
+        while pending:
+            future = pending.popleft()
+            self.mux.release_slot()
+            if not future.done():
+                future.set_exception(exc)
+        try:
+            current = asyncio.current_task()
+        except RuntimeError:  # called outside the loop (shut_down)
+            current = None
+        if not self.task.done() and self.task is not current:
+            self.task.cancel()
+
+    def expire(self, future: asyncio.Future[Any], reads: int) -> None:
+        """A caller's timeout ran out: its reply will be dropped; if nothing
+        at all came since its command was queued, the server is not
+        answering and the connection is given up (as valkey-py does)."""
+        if future.done():
+            return
+        error = ValkeyTimeoutError("Timeout reading from socket")
+        future.set_exception(error)
+        if self.reads == reads:
+            self.fail(error)
+
+
+class Multiplexer:
+    """The shared connections of one asyncio pool (pools are per loop)."""
+
+    __slots__ = (
+        "connecting",
+        "in_flight",
+        "max_in_flight",
+        "pool",
+        "size",
+        "slot_waiters",
+        "wires",
+    )
+
+    def __init__(
+        self,
+        pool: Any,
+        size: int = DEFAULT_CONNECTIONS,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    ) -> None:
+        self.pool = pool
+        self.size = max(1, size)
+        self.max_in_flight = max(1, max_in_flight)
+        self.wires: list[_Wire] = []
+        self.connecting: asyncio.Task[_Wire] | None = None
+        self.in_flight = 0
+        self.slot_waiters: deque[asyncio.Future[None]] = deque()
+
+    # ------------------------------------------------------------ slots
+    def release_slot(self) -> None:
+        """One command answered (or failed): wake one caller waiting for room."""
+        self.in_flight -= 1
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        waiters = self.slot_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _wait_for_slot(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self.slot_waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            # Woken, then cancelled before running: pass the wake-up on.
+            if waiter.done() and not waiter.cancelled():
+                self._wake_one()
+            raise
+
+    # ------------------------------------------------------ connections
+    def forget(self, wire: _Wire) -> None:
+        if wire in self.wires:
+            self.wires.remove(wire)
+
+    async def _connect(self) -> _Wire:
+        conn = self.pool.make_connection()
+        await conn.connect()
+        wire = _Wire(self, conn, asyncio.get_running_loop())
+        self.wires.append(wire)
+        return wire
+
+    async def _wire(self) -> _Wire:
+        wires = self.wires
+        if wires:
+            wire = wires[0] if len(wires) == 1 else min(wires, key=_load)
+            if len(wires) >= self.size or not wire.pending or self.connecting is not None:
+                return wire
+            # Busy and below the configured count: open one more meanwhile.
+            self._start_connect()
+            return wire
+        task = self._start_connect()
+        # Shielded: a caller cancelled while waiting must not cancel the
+        # dial that other callers wait on too.
+        return await asyncio.shield(task)
+
+    def _start_connect(self) -> asyncio.Task[_Wire]:
+        task = self.connecting
+        if task is None:
+            task = self.connecting = asyncio.ensure_future(self._connect())
+            task.add_done_callback(self._connected)
+        return task
+
+    def _connected(self, task: asyncio.Task[_Wire]) -> None:
+        if self.connecting is task:
+            self.connecting = None
+        if not task.cancelled():
+            task.exception()  # retrieved: the callers awaiting it report it
+
+    async def execute(self, args: tuple[Any, ...], timeout: float | None) -> Any:
+        """The reply to one command (a server error reply is raised)."""
+        while True:
+            if self.in_flight >= self.max_in_flight:
+                await self._wait_for_slot()
+                continue
+            wire = await self._wire()
+            # A dial may have been awaited: check the bound (and the wire) again.
+            if self.in_flight < self.max_in_flight and wire.dead is None:
+                break
+        (future,) = wire.submit(wire.conn.pack_command(*args), 1)
+        self.in_flight += 1
+        reply = await _wait(wire, future, timeout)
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    def close_idle(self) -> None:
+        """Close the connections with nothing in flight."""
+        for wire in [wire for wire in self.wires if not wire.pending]:
+            wire.fail(ValkeyConnectionError("Connection closed by the client."))
+
+    async def aclose(self) -> None:
+        """Close every connection (the loop is ending): callers still
+        waiting get a connection error."""
+        self.shut_down()
+
+    def shut_down(self) -> None:
+        """Close every connection now; also usable once the loop is closed
+        (then the sockets are only shut down: the loop can run nothing)."""
+        for wire in list(self.wires):
+            if wire.loop.is_closed():
+                self.wires.remove(wire)
+                wire.dead = ValkeyConnectionError("Connection closed by the client.")
+                sock = wire.transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                wire.conn._reader = wire.conn._writer = None
+            else:
+                wire.fail(ValkeyConnectionError("Connection closed by the client."))
+        if self.connecting is not None and not self.connecting.get_loop().is_closed():
+            self.connecting.cancel()
+
+
+def _load(wire: _Wire) -> int:
+    return len(wire.pending)
+
+
+async def _wait(wire: _Wire, future: asyncio.Future[Any], timeout: float | None) -> Any:
+    if not timeout:
+        return await future
+    handle = wire.loop.call_later(timeout, wire.expire, future, wire.reads)
+    try:
+        return await future
+    finally:
+        handle.cancel()
