@@ -7,11 +7,14 @@ retries, no client-side caching, not a single-connection client) the cache
 sends the command on a pooled connection itself, with the same packing,
 parsing, response callbacks and error semantics:
 
-* sync: a pooled connection is checked with one ``poll()`` (the server
-  closed it, or it holds unread bytes: reconnect) instead of valkey-py's
-  non-blocking read (four ``fcntl`` calls and a ``recv``), and the process
-  id is tracked with a fork hook instead of two ``getpid()`` calls;
-* async: see :func:`execute_async`.
+* sync: a command is written with one ``writev`` and its reply read with
+  the parser (``poll`` + ``recv`` under a socket timeout): three system
+  calls for a GET.  A dead pooled connection is learnt from the write or
+  read that fails, not from a check before every command (see
+  :func:`_round_trip` for when the command is sent again); the process id
+  is tracked with a fork hook instead of two ``getpid()`` calls;
+* async: see :func:`execute_async`; plain commands are pipelined
+  automatically (``django_valkey.mux``) when the factory set it up.
 
 Errors disconnect the connection (valkey-py's ``send_packed_command`` and
 ``read_response`` do), so a half-read reply never returns to the pool.
@@ -22,8 +25,9 @@ Django or about cache semantics.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
-import select
+import socket
 from typing import Any
 
 import valkey
@@ -71,14 +75,18 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-_POLLIN = select.POLLIN
 
-
-def _readable(sock: Any) -> bool:
-    # Readable while idle means EOF (the server closed it) or stray bytes.
-    poller = select.poll()
-    poller.register(sock, _POLLIN)
-    return bool(poller.poll(0))
+# Commands a stale connection may re-send whatever happened: they change
+# nothing on the server.
+_READ_ONLY = frozenset(
+    {
+        "DBSIZE", "EXISTS", "GET", "GETRANGE", "HEXISTS", "HGET", "HGETALL", "HKEYS", "HLEN",
+        "HMGET", "HVALS", "KEYS", "MGET", "PING", "PTTL", "SCAN", "SCARD", "SISMEMBER",
+        "SMEMBERS", "SMISMEMBER", "SSCAN", "STRLEN", "TTL", "TYPE",
+    }
+)  # fmt: skip
+# os.writev takes at most IOV_MAX (1024 on Linux) buffers.
+_MAX_IOV = 512
 
 
 def _pool_of(raw: Any) -> Any:
@@ -116,17 +124,97 @@ def _release(pool: Any, conn: Any) -> None:
             conn.disconnect()
 
 
-def _usable(conn: Any) -> bool:
-    """Connect ``conn`` if needed; False when it needs valkey-py's own path."""
-    if conn.retry_on_error or conn.client_cache is not None:
-        return False
+class _Unsent(Exception):
+    """The socket refused the bytes: none of them reached the server."""
+
+
+def _write(conn: Any, packed: list[bytes]) -> None:
+    """Send ``packed``: one ``writev`` when the socket takes it all, which it
+    does unless its buffer is full (Python's ``sendall`` on a socket with a
+    timeout polls before every send); the rest through valkey-py's send,
+    which waits under the socket timeout.  Raises :class:`_Unsent` when the
+    socket refused everything (a connection the server already reset)."""
+    sock = conn._sock
+    if len(packed) > _MAX_IOV:
+        conn.send_packed_command(packed, check_health=False)
+        return
+    try:
+        sent = os.writev(sock.fileno(), packed)
+    except BlockingIOError:
+        sent = 0
+    except OSError as exc:
+        raise _Unsent from exc
+    if sent == 0 or sent < sum(map(len, packed)):
+        conn.send_packed_command([b"".join(packed)[sent:]], check_health=False)
+
+
+def _refused(conn: Any, exc: BaseException) -> bool:
+    """Did the server reset the connection without reading what was sent?
+
+    A reset (RST) answers bytes that reach a socket the server has closed
+    (``CLIENT KILL``, a restart), or a close with unread bytes: either way
+    the command was never read whole, so never run.  A plain end of stream
+    (FIN) after the command may follow its execution: not a refusal.
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (ConnectionResetError, BrokenPipeError)):
+            return True
+        cause = cause.__cause__ or cause.__context__
     sock = conn._sock
     if sock is None:
+        return False
+    try:
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    except OSError:
+        return False
+    return error in (errno.ECONNRESET, errno.EPIPE)
+
+
+def _round_trip(conn: Any, packed: list[bytes], count: int, read_only: bool) -> list[Any]:
+    """Send ``packed`` (``count`` commands) and read their replies.
+
+    A pooled connection found dead is learnt from the send or read that
+    fails, not from a poll before every command; the commands are then sent
+    again on a new connection when none of their bytes reached the server
+    (the socket refused them, or the server reset the connection unread) or
+    when they are all read-only.  Server error replies are kept in the list.
+    Other errors disconnect (a half-read reply never returns to the pool).
+    """
+    fresh = conn._sock is None
+    if fresh:
         conn.connect()
-    elif _readable(sock):
+    try:
+        try:
+            _write(conn, packed)
+            return _read_replies(conn, count, not fresh)
+        except _Unsent:
+            if fresh:
+                raise
+        except ValkeyConnectionError as exc:
+            if fresh or not (read_only or _refused(conn, exc)):
+                raise
         conn.disconnect()
         conn.connect()
-    return True
+        _write(conn, packed)
+        return _read_replies(conn, count, False)
+    except _Unsent as unsent:
+        conn.disconnect()
+        raise ValkeyConnectionError(f"Error while writing to socket: {unsent.__cause__}") from None
+    except BaseException:
+        conn.disconnect()
+        raise
+
+
+def _read_replies(conn: Any, count: int, keep_open: bool) -> list[Any]:
+    # keep_open: a failed read leaves the socket open, for _refused to ask it.
+    replies: list[Any] = []
+    for _ in range(count):
+        try:
+            replies.append(conn.read_response(disconnect_on_error=not keep_open))
+        except ResponseError as exc:  # a reply, not a broken stream
+            replies.append(exc)
+    return replies
 
 
 def execute_sync(raw: Any, args: tuple[Any, ...], options: Any = None) -> Any:
@@ -136,17 +224,17 @@ def execute_sync(raw: Any, args: tuple[Any, ...], options: Any = None) -> Any:
         return raw.execute_command(*args, **(options or {}))
     conn = _checkout(pool)
     try:
-        usable = _usable(conn)
-        if usable:
-            conn.send_packed_command(conn.pack_command(*args))
-            response = conn.read_response()
-    except BaseException:
-        conn.disconnect()
-        raise
+        if conn.retry_on_error or conn.client_cache is not None:
+            usable = False
+        else:
+            usable = True
+            (response,) = _round_trip(conn, conn.pack_command(*args), 1, args[0] in _READ_ONLY)
     finally:
         _release(pool, conn)
     if not usable:
         return raw.execute_command(*args, **(options or {}))
+    if isinstance(response, ResponseError):
+        raise response
     # Command names are upper case here: skip the case-folding get().
     callback = dict.get(raw.response_callbacks, args[0])
     if callback is None:
@@ -171,19 +259,13 @@ def execute_pipeline_sync(
     if pool is None:
         return _valkey_pipeline(raw, commands, raise_on_error)
     conn = _checkout(pool)
-    replies: list[Any] = []
     try:
-        usable = _usable(conn)
-        if usable:
-            conn.send_packed_command(conn.pack_commands(commands))
-            for _ in commands:
-                try:
-                    replies.append(conn.read_response())
-                except ResponseError as exc:  # a reply, not a broken stream
-                    replies.append(exc)
-    except BaseException:
-        conn.disconnect()
-        raise
+        if conn.retry_on_error or conn.client_cache is not None:
+            usable = False
+        else:
+            usable = True
+            read_only = all(args[0] in _READ_ONLY for args in commands)
+            replies = _round_trip(conn, conn.pack_commands(commands), len(commands), read_only)
     finally:
         _release(pool, conn)
     if not usable:
@@ -257,7 +339,8 @@ async def execute_async(raw: Any, args: tuple[Any, ...], options: Any = None) ->
         return await raw.execute_command(*args, **(options or {}))
     mux = pool.__dict__.get("_dv_mux")
     if mux is not None and args[0] not in _UNSHARED:
-        response = await mux.execute(args, pool.connection_kwargs.get("socket_timeout"))
+        timeout = pool.connection_kwargs.get("socket_timeout")
+        response = await mux.execute(args, timeout, args[0] in _READ_ONLY)
     else:
         response = await _execute_pooled(raw, pool, args, options)
         if response is _FALLBACK:

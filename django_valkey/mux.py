@@ -269,8 +269,27 @@ class Multiplexer:
         if not task.cancelled():
             task.exception()  # retrieved: the callers awaiting it report it
 
-    async def execute(self, args: tuple[Any, ...], timeout: float | None) -> Any:
-        """The reply to one command (a server error reply is raised)."""
+    async def execute(self, args: tuple[Any, ...], timeout: float | None, read_only: bool) -> Any:
+        """The reply to one command (a server error reply is raised).
+
+        A read-only command whose connection is lost before its reply came
+        is sent once more on a new connection (the first command after a
+        server restart finds the old connection dead only by using it).
+        """
+        attempts = 2 if read_only else 1
+        while True:
+            attempts -= 1
+            try:
+                reply = await self._execute_once(args, timeout)
+            except ValkeyConnectionError:
+                if attempts <= 0:
+                    raise
+                continue
+            if isinstance(reply, ResponseError):
+                raise reply
+            return reply
+
+    async def _execute_once(self, args: tuple[Any, ...], timeout: float | None) -> Any:
         while True:
             if self.in_flight >= self.max_in_flight:
                 await self._wait_for_slot()
@@ -281,10 +300,7 @@ class Multiplexer:
                 break
         (future,) = wire.submit(wire.conn.pack_command(*args), 1)
         self.in_flight += 1
-        reply = await _wait(wire, future, timeout)
-        if isinstance(reply, ResponseError):
-            raise reply
-        return reply
+        return await _wait(wire, future, timeout)
 
     def close_idle(self) -> None:
         """Close the connections with nothing in flight."""
