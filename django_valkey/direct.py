@@ -192,7 +192,9 @@ def _round_trip(conn: Any, packed: list[bytes], count: int, read_only: bool) -> 
             if fresh:
                 raise
         except ValkeyConnectionError as exc:
-            if fresh or not (read_only or _refused(conn, exc)):
+            # Of several commands, the server may have run the first ones
+            # before a reset: only a lone command is known unrun.
+            if fresh or not (read_only or (count == 1 and _refused(conn, exc))):
                 raise
         conn.disconnect()
         conn.connect()
