@@ -334,15 +334,17 @@ async def execute_async(raw: Any, args: tuple[Any, ...], options: Any = None) ->
     if (
         not ENABLED
         or type(raw) is not _AsyncValkey
-        or type(pool := raw.connection_pool) is not _AsyncConnectionPool
         or raw.single_connection_client
         or (options and not options.keys() <= _PLAIN_OPTIONS)
     ):
         return await raw.execute_command(*args, **(options or {}))
+    pool = raw.connection_pool
     mux = pool.__dict__.get("_dv_mux")
     if mux is not None and args[0] not in _UNSHARED:
         timeout = pool.connection_kwargs.get("socket_timeout")
         response = await mux.execute(args, timeout, args[0] in _READ_ONLY)
+    elif type(pool) is not _AsyncConnectionPool:
+        return await raw.execute_command(*args, **(options or {}))
     else:
         response = await _execute_pooled(raw, pool, args, options)
         if response is _FALLBACK:

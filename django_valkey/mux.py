@@ -21,6 +21,10 @@ connection, never for the stream of another):
   closed, every entry still pending gets the error, and the next command
   opens a new connection.
 
+Sentinel pools are multiplexed too: a shared connection to a primary that
+answers READONLY (demoted by a failover) is failed like a lost one, so the
+next command asks the sentinels for the new primary.
+
 Only plain, connection-neutral commands come here (``direct.execute_async``
 decides): blocking commands, MULTI/EXEC, WATCH, pipelines, locks and
 anything that changes connection state keep a pooled connection of their
@@ -37,7 +41,7 @@ from collections import deque
 from typing import Any
 
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
-from valkey.exceptions import ResponseError
+from valkey.exceptions import ReadOnlyError, ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from django_valkey.parsers import _NOT_ENOUGH_DATA, _make_reader, _push_type
@@ -131,6 +135,10 @@ class _Wire:
                         continue  # never a reply: pushes are not routed here
                     if not pending:
                         raise ValkeyConnectionError("reply with no command waiting for it")
+                    if type(reply) is ReadOnlyError and getattr(mux.pool, "is_master", False):
+                        # A sentinel-managed primary that became a replica:
+                        # the next connection asks the sentinels again.
+                        raise ValkeyConnectionError("The previous master is now a slave")
                     future = pending.popleft()
                     mux.release_slot()
                     if not future.done():

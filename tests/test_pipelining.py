@@ -426,10 +426,85 @@ async def test_bad_pipelining_options(amake: Callable[..., Any], options: dict[s
         await cache.aget("k")
 
 
-async def test_sentinel_and_custom_pools_keep_pooled_connections(
+async def test_custom_pools_keep_pooled_connections(
     amake: Callable[..., Any],
 ) -> None:
     cache = amake(OPTIONS={"CONNECTION_POOL_CLASS": "valkey.asyncio.BlockingConnectionPool"})
     await cache.aset("k", "v")
     assert await mux_of(cache) is None
     assert await cache.aget("k") == "v"
+
+
+async def test_a_demoted_primary_fails_the_shared_connection(
+    amake: Callable[..., Any], own_server: ValkeyServer, tmp_path: Any
+) -> None:
+    # What a sentinel-managed pool sees after a failover it has not heard
+    # of yet: its primary answers READONLY.  The shared connection is given
+    # up (the next one asks the sentinels again), the caller gets a
+    # connection error, and no later reply is taken for another's.
+    cache = _cache_on(amake, own_server, {})
+    await cache.aset("k", "v")
+    raw = await raw_of(cache)
+    raw.connection_pool.is_master = True  # as a SentinelConnectionPool for a primary
+    mux = await mux_of(cache)
+    other = ValkeyServer(workdir=tmp_path / "other").start()
+    try:
+        with own_server.client() as admin:
+            admin.replicaof("127.0.0.1", other.port)
+        results = await asyncio.gather(
+            *(cache.aset(f"w:{i}", i) for i in range(20)), return_exceptions=True
+        )
+        assert results and all(isinstance(r, ERRORS) for r in results), results
+        await settle(mux)
+        with own_server.client() as admin:
+            admin.replicaof("no", "one")
+        assert await cache.aset("k", "again") is True
+        assert await cache.aget("k") == "again"
+    finally:
+        other.stop()
+
+
+@pytest.mark.slow
+async def test_sentinel_failover_with_callers_in_flight(make_cache: Callable[..., Any]) -> None:
+    from tests.sentinels import SERVICE, sentinel_topology, wait_until
+
+    with sentinel_topology() as topology:
+        cache = make_cache(
+            BACKENDS["AsyncValkeyCache"],
+            location=f"valkey://{SERVICE}/0",
+            OPTIONS={
+                "CLIENT_CLASS": "django_valkey.async_cache.client.AsyncSentinelClient",
+                "SENTINELS": topology.sentinels,
+                "SOCKET_TIMEOUT": 0.5,
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+            },
+        )
+        try:
+            await cache.aset("before", 1)
+            assert await mux_of(cache) is not None
+            topology.primary.client().wait(1, 1000)
+            old = topology.primary.port
+            tasks = [asyncio.ensure_future(cache.aset(f"f:{i}", i)) for i in range(200)]
+            await asyncio.sleep(0)
+            topology.primary.kill()
+            results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+            assert all(r is True or isinstance(r, ERRORS) for r in results), results
+            sentinel = topology.sentinel.client()
+            wait_until(
+                lambda: int(sentinel.sentinel_master(SERVICE)["port"]) != old,
+                timeout=20,
+                what="sentinel to promote the replica",
+            )
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 20
+            while True:
+                try:
+                    if await cache.aset("after", 2) and await cache.aget("after") == 2:
+                        break
+                except ERRORS:
+                    pass
+                assert loop.time() < end, "the cache never reached the new primary"
+                await asyncio.sleep(0.05)
+            assert await cache.aget("before") == 1
+        finally:
+            await cache.aclose()

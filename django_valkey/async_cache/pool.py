@@ -201,9 +201,11 @@ def pipelining_options(options: dict[str, Any]) -> tuple[int, int] | None:
 
 def _shareable(pool: Any) -> bool:
     """Whether commands on ``pool`` may share connections: valkey-py's plain
-    pool, with no retries and no client-side caching (those need
+    or sentinel pool, with no retries and no client-side caching (those need
     valkey-py's per-command connection handling)."""
-    if type(pool) is not ConnectionPool:
+    from valkey.asyncio.sentinel import SentinelConnectionPool
+
+    if type(pool) not in (ConnectionPool, SentinelConnectionPool):
         return False
     probe = pool.make_connection()  # configuration only: it is never connected
     return not probe.retry_on_error and probe.client_cache is None
@@ -283,8 +285,8 @@ class AsyncConnectionFactory(BaseConnectionFactory[AValkey, ConnectionPool]):
         pool = entry.pools.get(key)
         if pool is None:
             pool = entry.pools[key] = self.get_connection_pool(params)
-            # Automatic pipelining only on valkey-py's plain pool (sentinel
-            # and custom pools keep their own connection handling).
+            # Automatic pipelining only on valkey-py's plain and sentinel
+            # pools (custom pools keep their own connection handling).
             if self.pipelining is not None and _shareable(pool):
                 mux = Multiplexer(pool, *self.pipelining)
                 pool._dv_mux = mux  # type: ignore[attr-defined]
