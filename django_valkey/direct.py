@@ -135,7 +135,8 @@ def _write(conn: Any, packed: list[bytes]) -> None:
     which waits under the socket timeout.  Raises :class:`_Unsent` when the
     socket refused everything (a connection the server already reset)."""
     sock = conn._sock
-    if len(packed) > _MAX_IOV:
+    if len(packed) > _MAX_IOV or type(sock) is not socket.socket:
+        # A TLS socket must encrypt: never write to its descriptor directly.
         conn.send_packed_command(packed, check_health=False)
         return
     try:
