@@ -17,7 +17,8 @@ Every contender runs in its own worker process (this file with
 ``--worker``), pinned to one CPU; the ``valkey-server`` is pinned to another.
 While a cell runs the coordinator samples the server's ``CLIENT LIST``
 every 100 ms and counts the clients whose address is one of that worker's
-sockets (from ``/proc``); the largest count is reported.  Rounds are
+sockets (from ``/proc``) and whose ``tot-cmds`` grew during the cell: the
+server connections it used.  Rounds are
 interleaved (contender order rotated every round); the median over rounds
 is reported.  Examples::
 
@@ -197,15 +198,17 @@ def _client_ports(pid, server_port):
 
 
 class ConnectionSampler:
-    """The most server connections one worker held while active: clients in
+    """How many server connections one worker used while active: clients in
     the server's ``CLIENT LIST`` whose address is one of the worker's
-    sockets, sampled every 100 ms."""
+    sockets and whose ``tot-cmds`` grew, sampled every 100 ms (idle
+    connections the worker's pool kept from an earlier cell do not count)."""
 
     def __init__(self, port):
         self.port = port
         self.sock = socket.create_connection(("127.0.0.1", port))
-        self.peak = 0
         self.pid = None
+        self.before = {}
+        self.last = {}
         self.stop = threading.Event()
 
     def _client_list(self):
@@ -215,21 +218,31 @@ class ConnectionSampler:
             data += self.sock.recv(65536)
         return data.decode().splitlines()[1:]
 
-    def _connected(self):
+    def _commands(self):
+        """{client address: commands it ran} for the worker's connections."""
         ports = _client_ports(self.pid, self.port)
-        count = 0
+        out = {}
         for line in self._client_list():
-            for field in line.split():
-                if field.startswith("addr=") and int(field.rsplit(":", 1)[1]) in ports:
-                    count += 1
-        return count
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            addr = fields.get("addr", "")
+            if addr and int(addr.rsplit(":", 1)[1]) in ports:
+                out[addr] = int(fields.get("tot-cmds", 0))
+        return out
+
+    def _sample(self):
+        self.last.update(self._commands())
 
     def watch(self, pid):
         self.pid = pid
         return self
 
+    @property
+    def used(self):
+        return sum(1 for a, n in self.last.items() if n > self.before.get(a, 0))
+
     def __enter__(self):
-        self.peak = 0
+        self.before = self._commands()
+        self.last = {}
         self.stop.clear()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
@@ -237,12 +250,12 @@ class ConnectionSampler:
 
     def _loop(self):
         while not self.stop.wait(0.1):
-            self.peak = max(self.peak, self._connected())
+            self._sample()
 
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join()
-        self.peak = max(self.peak, self._connected())
+        self._sample()
 
 
 def main():
@@ -300,7 +313,7 @@ def main():
                                 r = workers[name].call(
                                     {"cmd": "run", "workload": w, "n": n, "total": total}
                                 )
-                            r["conns"] = sampler.peak
+                            r["conns"] = sampler.used
                             cells.setdefault((w, n, name), []).append(r)
                             print(".", end="", file=sys.stderr, flush=True)
             print(file=sys.stderr)

@@ -94,19 +94,20 @@ class _Wire:
         reader = _make_reader(conn._parser, None, conn.encoder)
         self.task = loop.create_task(self._read_loop(conn._reader, reader))
 
-    def submit(self, packed: list[bytes], count: int) -> list[asyncio.Future[Any]]:
-        """Queue ``count`` commands packed as ``packed``: their futures, in order."""
-        futures = [self.loop.create_future() for _ in range(count)]
-        idle = not self.pending and self.flush_handle is None
-        self.pending.extend(futures)
-        if idle:
+    def submit(self, packed: list[bytes]) -> asyncio.Future[Any]:
+        """Queue one command packed as ``packed``: the future of its reply."""
+        future = self.loop.create_future()
+        pending = self.pending
+        if not pending and self.flush_handle is None:
             # Nothing else queued in this iteration: no reason to wait for one.
+            pending.append(future)
             self.transport.writelines(packed)
-        else:
-            self.out.extend(packed)
-            if self.flush_handle is None:
-                self.flush_handle = self.loop.call_soon(self._flush)
-        return futures
+            return future
+        pending.append(future)
+        self.out.extend(packed)
+        if self.flush_handle is None:
+            self.flush_handle = self.loop.call_soon(self._flush)
+        return future
 
     def _flush(self) -> None:
         self.flush_handle = None
@@ -250,20 +251,6 @@ class Multiplexer:
         self.wires.append(wire)
         return wire
 
-    async def _wire(self) -> _Wire:
-        wires = self.wires
-        if wires:
-            wire = wires[0] if len(wires) == 1 else min(wires, key=_load)
-            if len(wires) >= self.size or not wire.pending or self.connecting is not None:
-                return wire
-            # Busy and below the configured count: open one more meanwhile.
-            self._start_connect()
-            return wire
-        task = self._start_connect()
-        # Shielded: a caller cancelled while waiting must not cancel the
-        # dial that other callers wait on too.
-        return await asyncio.shield(task)
-
     def _start_connect(self) -> asyncio.Task[_Wire]:
         task = self.connecting
         if task is None:
@@ -284,31 +271,50 @@ class Multiplexer:
         is sent once more on a new connection (the first command after a
         server restart finds the old connection dead only by using it).
         """
-        attempts = 2 if read_only else 1
+        retry = read_only
         while True:
-            attempts -= 1
+            wire = self._ready_wire()
+            if wire is None:
+                wire = await self._wait_for_wire()
+            # No await between the choice of the wire and the queueing (I1).
+            future = wire.submit(wire.conn.pack_command(*args))
+            self.in_flight += 1
             try:
-                reply = await self._execute_once(args, timeout)
+                reply = await (_wait(wire, future, timeout) if timeout else future)
             except ValkeyConnectionError:
-                if attempts <= 0:
+                if not retry:
                     raise
+                retry = False
                 continue
             if isinstance(reply, ResponseError):
                 raise reply
             return reply
 
-    async def _execute_once(self, args: tuple[Any, ...], timeout: float | None) -> Any:
+    def _ready_wire(self) -> _Wire | None:
+        """A live wire with room for one more command, or None."""
+        if self.in_flight >= self.max_in_flight:
+            return None
+        wires = self.wires  # dead wires leave this list at once
+        if not wires:
+            return None
+        if len(wires) == 1 and self.size == 1:
+            return wires[0]
+        wire = min(wires, key=_load)
+        if len(wires) < self.size and wire.pending and self.connecting is None:
+            self._start_connect()  # busy and below the configured count: one more
+        return wire
+
+    async def _wait_for_wire(self) -> _Wire:
         while True:
             if self.in_flight >= self.max_in_flight:
                 await self._wait_for_slot()
-                continue
-            wire = await self._wire()
-            # A dial may have been awaited: check the bound (and the wire) again.
-            if self.in_flight < self.max_in_flight and wire.dead is None:
-                break
-        (future,) = wire.submit(wire.conn.pack_command(*args), 1)
-        self.in_flight += 1
-        return await _wait(wire, future, timeout)
+            elif not self.wires:
+                # Shielded: a caller cancelled while waiting must not cancel
+                # the dial that other callers wait on too.
+                await asyncio.shield(self._start_connect())
+            wire = self._ready_wire()
+            if wire is not None:
+                return wire
 
     def close_idle(self) -> None:
         """Close the connections with nothing in flight."""
