@@ -321,6 +321,10 @@ async def _send(conn: Any, packed: list[bytes]) -> None:
 async def execute_async(raw: Any, args: tuple[Any, ...], options: Any = None) -> Any:
     """``await raw.execute_command(*args, **options)``, lean for the common case.
 
+    With automatic pipelining (the factory put a ``django_valkey.mux``
+    multiplexer on the pool) a plain command shares the loop's connection
+    with the other callers'; commands in ``_UNSHARED`` take a pooled one.
+
     On a plain asyncio ``Valkey`` over a plain ``ConnectionPool`` (no retries,
     no client-side caching, not a single-connection client) the command is
     sent on a pooled connection directly.  valkey-py's own path polls each
