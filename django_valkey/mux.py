@@ -4,9 +4,10 @@ Commands issued concurrently on one event loop share a small set of
 connections per pool (one by default): each is packed and queued on a
 connection at once, and everything queued during one loop iteration leaves
 in a single ``write`` at the end of it (the first command on an idle
-connection goes out at once, so a lone caller pays no extra loop turn).  One
-reader task per connection parses the replies and hands them, in order, to
-the callers' futures.  Design notes: ``/work/shared/design/multiplexing.md``.
+connection goes out at once, so a lone caller pays no extra loop turn).  The
+connection's transport hands received bytes straight to the wire (its
+protocol is replaced once the handshake is done: no reader task), which
+parses the replies and resolves the callers' futures in order.
 
 Invariants that keep the reply stream in step (any breach is fatal for the
 connection, never for the stream of another):
@@ -73,8 +74,9 @@ class _Wire:
         "mux",
         "out",
         "pending",
+        "push_type",
+        "reader",
         "reads",
-        "task",
         "transport",
     )
 
@@ -91,8 +93,14 @@ class _Wire:
         # count when its command was queued (no bytes since: the server is
         # not answering, the connection is given up).
         self.reads = 0
-        reader = _make_reader(conn._parser, None, conn.encoder)
-        self.task = loop.create_task(self._read_loop(conn._reader, reader))
+        self.reader = _make_reader(conn._parser, None, conn.encoder)
+        self.push_type = _push_type()
+        # From now on the transport feeds this wire directly (no reader
+        # task: a reply wakes its caller one loop turn after it arrives).
+        leftover = bytes(conn._reader._buffer)
+        self.transport.set_protocol(_WireProtocol(self))
+        if leftover:
+            self.received(leftover)
 
     def submit(self, packed: list[bytes]) -> asyncio.Future[Any]:
         """Queue one command packed as ``packed``: the future of its reply."""
@@ -117,37 +125,34 @@ class _Wire:
             # loop sees the loss and fails every pending entry.
             self.transport.write(b"".join(out))
 
-    async def _read_loop(self, stream: Any, reader: Any) -> None:
+    def received(self, data: bytes) -> None:
+        """Bytes from the server: hand every whole reply to its caller."""
+        if self.dead is not None:
+            return
+        self.reads += 1
+        reader = self.reader
         pending = self.pending
-        push_type = _push_type()
-        mux = self.mux
+        release = self.mux.release_slot
         try:
+            reader.feed(data)
             while True:
-                data = await stream.read(_READ_SIZE)
-                if not data:
-                    raise ValkeyConnectionError(_CLOSED)
-                self.reads += 1
-                reader.feed(data)
-                while True:
-                    reply = reader.gets()
-                    if reply is _NOT_ENOUGH_DATA:
-                        break
-                    if type(reply) is push_type:
-                        continue  # never a reply: pushes are not routed here
-                    if not pending:
-                        raise ValkeyConnectionError("reply with no command waiting for it")
-                    if type(reply) is ReadOnlyError and getattr(mux.pool, "is_master", False):
-                        # A sentinel-managed primary that became a replica:
-                        # the next connection asks the sentinels again.
-                        raise ValkeyConnectionError("The previous master is now a slave")
-                    future = pending.popleft()
-                    mux.release_slot()
-                    if not future.done():
-                        future.set_result(reply)
-        except BaseException as exc:  # any end of the loop fails the wire
-            if isinstance(exc, asyncio.CancelledError):
-                exc = ValkeyConnectionError("Connection closed.")
-            elif not isinstance(exc, (ValkeyConnectionError, ValkeyTimeoutError)):
+                reply = reader.gets()
+                if reply is _NOT_ENOUGH_DATA:
+                    return
+                if type(reply) is self.push_type:
+                    continue  # never a reply: pushes are not routed here
+                if not pending:
+                    raise ValkeyConnectionError("reply with no command waiting for it")
+                if type(reply) is ReadOnlyError and getattr(self.mux.pool, "is_master", False):
+                    # A sentinel-managed primary that became a replica:
+                    # the next connection asks the sentinels again.
+                    raise ValkeyConnectionError("The previous master is now a slave")
+                future = pending.popleft()
+                release()
+                if not future.done():
+                    future.set_result(reply)
+        except Exception as exc:  # a broken stream fails the wire
+            if not isinstance(exc, (ValkeyConnectionError, ValkeyTimeoutError)):
                 exc = ValkeyConnectionError(f"Error while reading from socket: {exc!r}")
             self.fail(exc)
 
@@ -168,12 +173,6 @@ class _Wire:
             self.mux.release_slot()
             if not future.done():
                 future.set_exception(exc)
-        try:
-            current = asyncio.current_task()
-        except RuntimeError:  # called outside the loop (shut_down)
-            current = None
-        if not self.task.done() and self.task is not current:
-            self.task.cancel()
 
     def expire(self, future: asyncio.Future[Any], reads: int) -> None:
         """A caller's timeout ran out: its reply will be dropped; if nothing
@@ -185,6 +184,34 @@ class _Wire:
         future.set_exception(error)
         if self.reads == reads:
             self.fail(error)
+
+
+class _WireProtocol(asyncio.Protocol):
+    """The transport's protocol once a connection is shared."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, wire: _Wire) -> None:
+        self.wire = wire
+
+    def data_received(self, data: bytes) -> None:
+        self.wire.received(data)
+
+    def eof_received(self) -> bool:
+        self.wire.fail(ValkeyConnectionError(_CLOSED))
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f"Error while reading from socket: {exc!r}" if exc else _CLOSED
+        self.wire.fail(ValkeyConnectionError(reason))
+
+    # Writing is bounded by the commands in flight (PIPELINING_MAX_IN_FLIGHT),
+    # not by pausing: the transport buffers what the socket has not taken.
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        pass
 
 
 class Multiplexer:
