@@ -188,7 +188,7 @@ def _round_trip(conn: Any, packed: list[bytes], count: int, read_only: bool) -> 
     try:
         try:
             _write(conn, packed)
-            return _read_replies(conn, count, not fresh)
+            return _read_replies(conn, count)
         except _Unsent:
             if fresh:
                 raise
@@ -200,7 +200,7 @@ def _round_trip(conn: Any, packed: list[bytes], count: int, read_only: bool) -> 
         conn.disconnect()
         conn.connect()
         _write(conn, packed)
-        return _read_replies(conn, count, False)
+        return _read_replies(conn, count)
     except _Unsent as unsent:
         conn.disconnect()
         raise ValkeyConnectionError(f"Error while writing to socket: {unsent.__cause__}") from None
@@ -209,15 +209,38 @@ def _round_trip(conn: Any, packed: list[bytes], count: int, read_only: bool) -> 
         raise
 
 
-def _read_replies(conn: Any, count: int, keep_open: bool) -> list[Any]:
-    # keep_open: a failed read leaves the socket open, for _refused to ask it.
+def _read_replies(conn: Any, count: int) -> list[Any]:
+    """``count`` replies; a failed read leaves the socket open (the caller
+    may ask it whether the server reset it, then disconnects)."""
+    if count == 1:
+        try:
+            return [_read_reply(conn)]
+        except ResponseError as exc:  # a reply, not a broken stream
+            return [exc]
     replies: list[Any] = []
     for _ in range(count):
         try:
-            replies.append(conn.read_response(disconnect_on_error=not keep_open))
-        except ResponseError as exc:  # a reply, not a broken stream
+            replies.append(_read_reply(conn))
+        except ResponseError as exc:
             replies.append(exc)
     return replies
+
+
+def _read_reply(conn: Any) -> Any:
+    """``conn.read_response(disconnect_on_error=False)``, straight from the
+    parser when valkey-py's wrapper would only add its error messages."""
+    if conn.health_check_interval or conn.protocol in (3, "3"):
+        return conn.read_response(disconnect_on_error=False)
+    try:
+        response = conn._parser.read_response(disable_decoding=False)
+    except TimeoutError:
+        raise ValkeyTimeoutError(f"Timeout reading from {conn._host_error()}") from None
+    except OSError as exc:
+        message = f"Error while reading from {conn._host_error()} : {exc.args}"
+        raise ValkeyConnectionError(message) from exc
+    if isinstance(response, ResponseError):
+        raise response
+    return response
 
 
 def execute_sync(raw: Any, args: tuple[Any, ...], options: Any = None) -> Any:
