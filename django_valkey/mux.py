@@ -172,7 +172,9 @@ class _Wire:
             future = pending.popleft()
             self.mux.release_slot()
             if not future.done():
-                future.set_exception(exc)
+                # One instance per caller: a shared one would collect every
+                # caller's traceback.
+                future.set_exception(type(exc)(*exc.args))
 
     def expire(self, future: asyncio.Future[Any], reads: int) -> None:
         """A caller's timeout ran out: its reply will be dropped; if nothing
