@@ -129,7 +129,7 @@ class _Unsent(Exception):
 
 
 def _write(conn: Any, packed: list[bytes]) -> None:
-    """Send ``packed``: one ``writev`` when the socket takes it all, which it
+    """Send ``packed``: one ``write``/``writev`` when the socket takes it all, which it
     does unless its buffer is full (Python's ``sendall`` on a socket with a
     timeout polls before every send); the rest through valkey-py's send,
     which waits under the socket timeout.  Raises :class:`_Unsent` when the
@@ -140,13 +140,20 @@ def _write(conn: Any, packed: list[bytes]) -> None:
         conn.send_packed_command(packed, check_health=False)
         return
     try:
-        sent = os.writev(sock.fileno(), packed)
+        if len(packed) == 1:
+            data = packed[0]
+            sent = os.write(sock.fileno(), data)
+            if sent == len(data):
+                return
+        else:
+            sent = os.writev(sock.fileno(), packed)
+            if sent == sum(map(len, packed)):
+                return
     except BlockingIOError:
         sent = 0
     except OSError as exc:
         raise _Unsent from exc
-    if sent == 0 or sent < sum(map(len, packed)):
-        conn.send_packed_command([b"".join(packed)[sent:]], check_health=False)
+    conn.send_packed_command([b"".join(packed)[sent:]], check_health=False)
 
 
 def _refused(conn: Any, exc: BaseException) -> bool:
@@ -254,7 +261,8 @@ def execute_sync(raw: Any, args: tuple[Any, ...], options: Any = None) -> Any:
             usable = False
         else:
             usable = True
-            (response,) = _round_trip(conn, conn.pack_command(*args), 1, args[0] in _READ_ONLY)
+            packed = conn._command_packer.pack(*args)
+            (response,) = _round_trip(conn, packed, 1, args[0] in _READ_ONLY)
     finally:
         _release(pool, conn)
     if not usable:
