@@ -66,5 +66,8 @@ KNOWN_OPTIONS: dict[str, str] = {
     "OPENTELEMETRY": "True (or a dict) to record OpenTelemetry spans and metrics",
     "STATISTICS": "True to count hits, misses, errors and latency in process",
     # Other branches' features (listed so the check knows them).
+    "PIPELINING": "False to turn off automatic pipelining of concurrent asyncio commands",
+    "PIPELINING_CONNECTIONS": "shared pipelined connections per server and event loop (1)",
+    "PIPELINING_MAX_IN_FLIGHT": "pipelined commands in flight before callers wait (4096)",
     "NEAR_CACHE": "the in-process near cache in front of the server",
 }

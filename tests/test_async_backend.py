@@ -901,7 +901,20 @@ async def test_no_thread_hop(acache: Any, monkeypatch: pytest.MonkeyPatch) -> No
         seen.append(threading.get_ident())
         return original()
 
-    monkeypatch.setattr(raw_client.connection_pool, "get_available_connection", spy)
+    pool = raw_client.connection_pool
+    monkeypatch.setattr(pool, "get_available_connection", spy)
+    mux = getattr(pool, "_dv_mux", None)
+    if mux is not None:
+        # Automatic pipelining dials its shared connection with
+        # make_connection: close it so that the next command dials again.
+        mux.shut_down()
+        make = pool.make_connection
+
+        def spy_make() -> Any:
+            seen.append(threading.get_ident())
+            return make()
+
+        monkeypatch.setattr(pool, "make_connection", spy_make)
     await acache.aset("k", 1)
     assert await acache.aget("k") == 1
     assert await acache.aget_many(["k"]) == {"k": 1}

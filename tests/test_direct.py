@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -73,18 +72,6 @@ def test_connection_closed_by_server_is_replaced(cache, valkey_server):
     assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
     # The pooled socket is now at EOF: the next command reconnects, no error.
     assert cache.get("warm") == 1
-
-
-def test_unread_bytes_are_never_taken_for_a_reply(cache):
-    raw = raw_of(cache)
-    pool = raw.connection_pool
-    conn = pool.get_connection("GET")
-    conn.send_command("ECHO", "stray")  # a reply nobody reads
-    pool.release(conn)
-    time.sleep(0.05)
-    assert cache.get("warm") == 1
-    cache.set("other", "value")
-    assert cache.get("other") == "value"
 
 
 def test_after_fork_child_gets_its_own_connections(cache):

@@ -35,6 +35,12 @@ from valkey.asyncio.connection import ConnectionPool
 
 from django_valkey.base_client import import_option
 from django_valkey.base_pool import BaseConnectionFactory
+from django_valkey.mux import (
+    DEFAULT_CONNECTIONS,
+    DEFAULT_MAX_IN_FLIGHT,
+    DISABLED_BY_ENV,
+    Multiplexer,
+)
 from django_valkey.pool import SentinelOptions
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
     "AsyncSentinelConnectionFactory",
     "asyncio_class",
     "loop_resources",
+    "pipelining_options",
     "release_closed_loops",
 ]
 
@@ -130,6 +137,9 @@ def _forget_closed_loops() -> None:
 
 
 def _shut_down_sockets(pool: Any) -> None:
+    if isinstance(pool, Multiplexer):
+        pool.shut_down()
+        return
     if not hasattr(pool, "_available_connections"):
         return  # not a connection pool (a cluster client): left to the garbage
     connections = [*pool._available_connections, *pool._in_use_connections]
@@ -166,6 +176,39 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _positive_int(options: dict[str, Any], name: str, default: int) -> int:
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ImproperlyConfigured(f"OPTIONS['{name}'] must be a positive int, not {value!r}")
+    return value
+
+
+def pipelining_options(options: dict[str, Any]) -> tuple[int, int] | None:
+    """``(connections per server and loop, commands in flight)`` for
+    automatic pipelining, or None when it is off (``OPTIONS["PIPELINING"]
+    = False``, or ``DJANGO_VALKEY_NO_PIPELINING=1`` in the environment)."""
+    enabled = options.get("PIPELINING", True)
+    if not isinstance(enabled, bool):
+        raise ImproperlyConfigured(f"OPTIONS['PIPELINING'] must be True or False, not {enabled!r}")
+    connections = _positive_int(options, "PIPELINING_CONNECTIONS", DEFAULT_CONNECTIONS)
+    in_flight = _positive_int(options, "PIPELINING_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)
+    if not enabled or DISABLED_BY_ENV:
+        return None
+    return connections, in_flight
+
+
+def _shareable(pool: Any) -> bool:
+    """Whether commands on ``pool`` may share connections: valkey-py's plain
+    or sentinel pool, with no retries and no client-side caching (those need
+    valkey-py's per-command connection handling)."""
+    from valkey.asyncio.sentinel import SentinelConnectionPool
+
+    if type(pool) not in (ConnectionPool, SentinelConnectionPool):
+        return False
+    probe = pool.make_connection()  # configuration only: it is never connected
+    return not probe.retry_on_error and probe.client_cache is None
 
 
 def _asyncio_twins() -> dict[type, type]:
@@ -230,6 +273,7 @@ class AsyncConnectionFactory(BaseConnectionFactory[AValkey, ConnectionPool]):
         super().__init__(options)
         self.pool_cls = asyncio_class(self.pool_cls, "OPTIONS['CONNECTION_POOL_CLASS']")
         self.base_client_cls = asyncio_class(self.base_client_cls, "OPTIONS['BASE_CLIENT_CLASS']")
+        self.pipelining = pipelining_options(options)
 
     def get_or_create_connection_pool(self, params: dict[str, Any]) -> ConnectionPool:
         """The pool of the running event loop for these parameters.
@@ -241,6 +285,12 @@ class AsyncConnectionFactory(BaseConnectionFactory[AValkey, ConnectionPool]):
         pool = entry.pools.get(key)
         if pool is None:
             pool = entry.pools[key] = self.get_connection_pool(params)
+            # Automatic pipelining only on valkey-py's plain and sentinel
+            # pools (custom pools keep their own connection handling).
+            if self.pipelining is not None and _shareable(pool):
+                mux = Multiplexer(pool, *self.pipelining)
+                pool._dv_mux = mux  # type: ignore[attr-defined]
+                entry.pools[("pipelining", key)] = mux  # closed with the loop
         return pool
 
     async def connect(self, url: str) -> AValkey:
@@ -254,7 +304,11 @@ class AsyncConnectionFactory(BaseConnectionFactory[AValkey, ConnectionPool]):
     async def disconnect(self, connection: Any) -> None:
         """Close the pool's idle connections; connections that other tasks
         are using are left to finish (the pool is shared by the loop)."""
-        await connection.connection_pool.disconnect(inuse_connections=False)
+        pool = connection.connection_pool
+        mux = getattr(pool, "_dv_mux", None)
+        if mux is not None:
+            mux.close_idle()
+        await pool.disconnect(inuse_connections=False)
 
     def get_parser_cls(self) -> type:
         """``OPTIONS["PARSER_CLS"]`` (or ``PARSER_CLASS``), else valkey-py's
