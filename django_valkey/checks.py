@@ -19,8 +19,8 @@ caught here instead, by :func:`check_cache_settings`:
 * ``E013``: ``TIMEOUT`` is neither a number nor None.
 * ``E014``: ``CONNECTION_POOL_KWARGS`` has a key valkey-py does not accept
   (it would fail with a bare ``TypeError`` on the first connection).
-* ``E015``: ``RETRY``, ``CIRCUIT_BREAKER``, ``OPENTELEMETRY`` or ``NEAR_CACHE`` is
-  malformed, or the near cache is refused for the client.
+* ``E015``: ``RETRY``, ``CIRCUIT_BREAKER``, ``OPENTELEMETRY``, ``NEAR_CACHE`` or a
+  ``PIPELINING*`` key is malformed, or the near cache is refused for the client.
 * ``W010``: an ``OPTIONS`` key the package does not know (ignored today):
   the closest known name is suggested.
 """
@@ -288,6 +288,7 @@ def _check_entry(alias: str, entry: dict[str, Any]) -> list[checks.CheckMessage]
 
 
 def _check_policies(alias: str, options: dict[str, Any]) -> list[checks.CheckMessage]:
+    from django_valkey.async_cache.pool import pipelining_options
     from django_valkey.breaker import breaker_from_options
     from django_valkey.guard import retry_from_options
 
@@ -298,6 +299,8 @@ def _check_policies(alias: str, options: dict[str, Any]) -> list[checks.CheckMes
         ("OPENTELEMETRY", _validate_opentelemetry),
         ("NEAR_CACHE", lambda value: _validate_near_cache(value, options)),
     ]
+    for key in ("PIPELINING", "PIPELINING_CONNECTIONS", "PIPELINING_MAX_IN_FLIGHT"):
+        validators.append((key, lambda value, key=key: pipelining_options({key: value})))
     for key, validate in validators:
         if key not in options:
             continue

@@ -181,7 +181,17 @@ def retry_from_options(setting: Any) -> RetryPolicy | None:
 
 
 def _hits(request: Any, reply: Any) -> tuple[int, int]:
-    """(hits, misses) in a GET or MGET reply."""
+    """(hits, misses) in a GET or MGET reply, or in the GETs of a pipeline
+    (the near cache reads its misses that way)."""
+    if type(request) is Pipe and isinstance(reply, list):
+        hits = misses = 0
+        for command, value in zip(request.commands, reply):
+            if command[0] == "GET":
+                if value is None:
+                    misses += 1
+                else:
+                    hits += 1
+        return hits, misses
     if type(request) is not Cmd:
         return 0, 0
     name = request.args[0]
@@ -226,11 +236,8 @@ class Guard:
                 stats.record(0, 0, True, perf_counter() - start)
                 raise
             elapsed = perf_counter() - start
-            if type(request) is Cmd:
-                hits, misses = _hits(request, reply)
-                stats.record(hits, misses, False, elapsed)
-            else:
-                stats.record(0, 0, False, elapsed)
+            hits, misses = _hits(request, reply)
+            stats.record(hits, misses, False, elapsed)
             return reply
         span = telemetry.start(conn, request)
         start = perf_counter()

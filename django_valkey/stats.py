@@ -10,8 +10,10 @@ thread; they all add up here).  Read them from code::
     #  "seconds": 0.0021, "max_seconds": 0.0004, "mean_seconds": 1.7e-05}
 
 Hits and misses come from the replies of ``GET`` and ``MGET`` (every key of
-an ``MGET`` counts); ``commands`` counts requests sent (a pipeline is one),
-``errors`` the requests that raised, ``seconds`` their total wall time.
+an ``MGET`` counts, and every ``GET`` of a pipeline); ``commands`` counts
+requests sent (a pipeline is one), ``errors`` the requests that raised,
+``seconds`` their total wall time.  They count what the server answered:
+reads the near cache answers locally are in ``cache.near_cache_info()``.
 """
 
 from __future__ import annotations

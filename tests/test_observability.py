@@ -67,6 +67,23 @@ def test_nothing_configured_means_no_guard(make_cache: Any) -> None:
     assert isinstance(make_cache(OPTIONS={"STATISTICS": True}).client._guard, Guard)
 
 
+def test_statistics_count_near_cache_reads_from_the_server(
+    speedups: str, make_cache: Any, valkey_server: ValkeyServer
+) -> None:
+    location = f"{valkey_server.url}/4"
+    stats = statistics(location)
+    stats.reset()
+    near = {"MAX_ENTRIES": 100, "MAX_BYTES": 2**20, "MAX_VALUE_BYTES": 2**16}
+    cache = make_cache(location=location, OPTIONS={"STATISTICS": True, "NEAR_CACHE": near})
+    cache.set("a", 1)
+    assert cache.get("missing") is None  # read from the server (a pipelined GET)
+    assert cache.get("a") == 1  # the same
+    assert cache.get("a") == 1  # answered locally: not a server read
+    snap = stats.snapshot()
+    assert (snap["hits"], snap["misses"]) == (1, 1)
+    assert cache.near_cache_info()["hits"] >= 1
+
+
 def test_statistics_count_hits_misses_errors(
     speedups: str, make_cache: Any, valkey_server: ValkeyServer
 ) -> None:

@@ -94,6 +94,9 @@ def test_known_pool_kwargs_pass() -> None:
         {"CIRCUIT_BREAKER": {"FAILURES": "5"}},
         {"OPENTELEMETRY": "yes"},
         {"NEAR_CACHE": {"MAX_ENTRIES": 0}},
+        {"PIPELINING": "yes"},
+        {"PIPELINING_CONNECTIONS": 0},
+        {"PIPELINING_MAX_IN_FLIGHT": 1.5},
         {"NEAR_CACHE": {}, "CLIENT_CLASS": "django_valkey.client.HerdClient"},
     ],
 )
@@ -103,6 +106,11 @@ def test_malformed_policies(options: dict[str, Any]) -> None:
 
 def test_a_supported_near_cache_passes() -> None:
     assert _messages(OPTIONS={"NEAR_CACHE": {"MAX_ENTRIES": 100}}) == []
+
+
+def test_pipelining_options_pass() -> None:
+    options = {"PIPELINING": False, "PIPELINING_CONNECTIONS": 2, "PIPELINING_MAX_IN_FLIGHT": 64}
+    assert _messages(OPTIONS=options) == []
 
 
 def test_misspelled_option_suggests_the_closest() -> None:
