@@ -226,6 +226,11 @@ def _page_params() -> list[Any]:
 @pytest.mark.parametrize("page", _page_params())
 def test_page_examples_run(page: Path, request: pytest.FixtureRequest) -> None:
     with contextlib.ExitStack() as stack:
+        # A page's near caches keep invalidation channels (threads, connections)
+        # open on the session server: stopped last, after the caches are closed.
+        from django_valkey import near
+
+        stack.callback(near.shutdown_all)
         servers = Servers(request, stack)
         run_page(page, servers, stack)
 
