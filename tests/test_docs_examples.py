@@ -213,14 +213,7 @@ def run_page(page: Path, servers: Servers, stack: contextlib.ExitStack) -> int:
 
 
 def _page_params() -> list[Any]:
-    params = []
-    for page in pages():
-        marks = []
-        # The README's doctest shows the compiled implementation's answer.
-        if page.name == "README.md":
-            marks.append(pytest.mark.compiled_only)
-        params.append(pytest.param(page, marks=marks, id=str(page.relative_to(ROOT))))
-    return params
+    return [pytest.param(page, id=str(page.relative_to(ROOT))) for page in pages()]
 
 
 @pytest.mark.parametrize("page", _page_params())
