@@ -6,7 +6,7 @@ them the way Django's ``RedisCacheTests`` plugs in its backend: Django's
 cache aliases (default, prefix, v2, custom keys; not the culling ones, which
 need ``MAX_ENTRIES``) all point at one real server or cluster.  Tests Django
 itself skips stay skipped by Django; the herd client's three documented
-deviations are expected failures (see the README, "Thundering herd").
+deviations are expected failures (see docs/topologies.md, the herd section).
 
 Run alone with ``python -m pytest tests/test_django_own_suite.py``.
 """
