@@ -298,7 +298,10 @@ class Multiplexer:
 
         A read-only command whose connection is lost before its reply came
         is sent once more on a new connection (the first command after a
-        server restart finds the old connection dead only by using it).
+        server restart finds the old connection dead only by using it), but
+        only if that connection had answered before: a new one that fails is
+        the server's failure, left to the caller (and to OPTIONS["RETRY"],
+        whose ATTEMPTS then count every send).
         """
         retry = read_only
         while True:
@@ -308,10 +311,11 @@ class Multiplexer:
             # No await between the choice of the wire and the queueing (I1).
             future = wire.submit(wire.conn.pack_command(*args))
             self.in_flight += 1
+            answered_before = wire.reads > 0
             try:
                 reply = await (_wait(wire, future, timeout) if timeout else future)
             except ValkeyConnectionError:
-                if not retry:
+                if not (retry and answered_before):
                     raise
                 retry = False
                 continue
