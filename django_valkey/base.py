@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.exceptions import ImproperlyConfigured
 
+from django_valkey import checks  # noqa: F401  (custom backends get the system checks too)
 from django_valkey.base_client import (
     COMMANDS,
     HASH_COMMANDS,
@@ -75,6 +76,9 @@ _FALLBACKS["_aget"] = _FALLBACKS.pop("a_get")
 _STREAMING = frozenset(ITERATORS) | {"a" + name for name in ITERATORS}
 # Not wrapped: get/aget (their _get/_aget are), closing, and key building.
 _UNDECORATED = frozenset({"get", "aget", "close", "aclose", "make_key", "make_pattern"})
+# Set on the functions that already apply the policy, so that a subclass of a
+# decorated class (or a method decorated by hand) is never wrapped twice.
+_POLICY_MARK = "_applies_ignore_exceptions"
 
 
 def _ignored(self: Any, exc: ConnectionInterrupted) -> None:
@@ -111,6 +115,7 @@ def omit_exception(
             except ConnectionInterrupted as exc:
                 _ignored(self, exc)
 
+        setattr(stream, _POLICY_MARK, True)
         return stream
 
     @functools.wraps(method)
@@ -121,6 +126,7 @@ def omit_exception(
             _ignored(self, exc)
             return fallback(args, kwargs) if fallback is not None else return_value
 
+    setattr(call, _POLICY_MARK, True)
     return call
 
 
@@ -145,6 +151,7 @@ def omit_exception_async(
             except ConnectionInterrupted as exc:
                 _ignored(self, exc)
 
+        setattr(stream, _POLICY_MARK, True)
         return stream
 
     @functools.wraps(method)
@@ -155,12 +162,16 @@ def omit_exception_async(
             _ignored(self, exc)
             return fallback(args, kwargs) if fallback is not None else return_value
 
+    setattr(call, _POLICY_MARK, True)
     return call
 
 
 def decorate_all_methods(decorator: Callable[..., Any]) -> Callable[[type], type]:
     """Class decorator: wrap every public command of the class (inherited ones
     included) with ``decorator`` (:func:`omit_exception` or its async twin).
+
+    Methods that already apply the policy are left as they are, so the
+    decorator may be applied to a subclass of a decorated class.
 
     Coroutine and async generator functions get :func:`omit_exception_async`
     when ``decorator`` is :func:`omit_exception` (the sync backend's ``a*``
@@ -179,6 +190,8 @@ def decorate_all_methods(decorator: Callable[..., Any]) -> Callable[[type], type
             attr = getattr(cls, name)
             if not inspect.isfunction(attr) or attr is getattr(BaseCache, name, None):
                 continue
+            if getattr(attr, _POLICY_MARK, False):
+                continue  # inherited from a decorated class, or decorated by hand
             if attr not in wrapped:
                 native = inspect.iscoroutinefunction(attr) or inspect.isasyncgenfunction(attr)
                 chosen = decorator
@@ -476,6 +489,14 @@ class BackendCommands(BaseCache):
     _async_client: Any = None
     _default_scan_itersize: int
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every backend built on these commands applies IGNORE_EXCEPTIONS,
+        # whether or not it goes through DecoratedBackendCommands (the seed
+        # tells users to subclass BackendCommands directly).  Methods the
+        # subclass defines or overrides get the policy too.
+        super().__init_subclass__(**kwargs)
+        decorate_all_methods(omit_exception)(cls)
+
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
         if name in _INSTRUMENTED and callable(value):
@@ -613,6 +634,11 @@ class AsyncBackendCommands(BaseCache):
     client: Any
     _client: Any
     _default_scan_itersize: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # IGNORE_EXCEPTIONS for every subclass (see BackendCommands).
+        super().__init_subclass__(**kwargs)
+        decorate_all_methods(omit_exception_async)(cls)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("a") and len(name) > 1:

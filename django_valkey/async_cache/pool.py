@@ -231,18 +231,6 @@ class AsyncConnectionFactory(BaseConnectionFactory[AValkey, ConnectionPool]):
         self.pool_cls = asyncio_class(self.pool_cls, "OPTIONS['CONNECTION_POOL_CLASS']")
         self.base_client_cls = asyncio_class(self.base_client_cls, "OPTIONS['BASE_CLIENT_CLASS']")
 
-    def get_or_create_connection_pool(self, params: dict[str, Any]) -> ConnectionPool:
-        """The pool of the running event loop for these parameters.
-
-        Must be called inside a running loop; two loops never share a pool.
-        """
-        entry = _loop_entry(asyncio.get_running_loop())
-        key = self._pool_key(params)
-        pool = entry.pools.get(key)
-        if pool is None:
-            pool = entry.pools[key] = self.get_connection_pool(params)
-        return pool
-
     async def connect(self, url: str) -> AValkey:
         """A raw asyncio client for ``url`` on the running loop's pool."""
         return await self.get_connection(self.make_connection_params(url))
