@@ -21,16 +21,11 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.exceptions import ImproperlyConfigured
 
 from django_valkey import checks  # noqa: F401  (custom backends get the system checks too)
-from django_valkey.base_client import (
-    COMMANDS,
-    HASH_COMMANDS,
-    ITERATORS,
-    LEGACY_HASH_COMMANDS,
-    BaseClient,
-    Closing,
-    import_option,
-)
+from django_valkey.base_client import ITERATORS, BaseClient, Closing, import_option
 from django_valkey.exceptions import ConnectionInterrupted
+from django_valkey.generated.async_backend import AsyncBackendAPI
+from django_valkey.generated.backend import BackendAPI
+from django_valkey.generated.backend_twins import BackendTwinAPI
 from django_valkey.util import CacheKey
 
 __all__ = [
@@ -392,52 +387,6 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
         return self.client.make_pattern(pattern, version=version, prefix=prefix)  # type: ignore[attr-defined]
 
 
-# Backend methods forwarded to the client as they are.
-FORWARDED = sorted(set(COMMANDS) - {"get", "delete", "delete_pattern"}) + sorted(
-    LEGACY_HASH_COMMANDS.keys() | {"hget"}
-)
-
-
-def _signature_of(name: str) -> inspect.Signature | None:
-    definition = COMMANDS.get(name) or HASH_COMMANDS.get(name) or ITERATORS.get(name)
-    if definition is None:
-        return None
-    sig = inspect.signature(definition)
-    return sig.replace(parameters=list(sig.parameters.values()))
-
-
-def _sync_forwarder(name: str) -> Callable[..., Any]:
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.client, name)(*args, **kwargs)
-
-    method.__name__ = method.__qualname__ = name
-    method.__signature__ = _signature_of(name)  # type: ignore[attr-defined]
-    return method
-
-
-def _async_forwarder(name: str) -> Callable[..., Any]:
-    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return await getattr(self.client, name)(*args, **kwargs)
-
-    method.__name__ = name
-    method.__qualname__ = f"AsyncBackendCommands.{name}"
-    method.__signature__ = _signature_of(name)  # type: ignore[attr-defined]
-    return method
-
-
-def _twin_forwarder(name: str) -> Callable[..., Any]:
-    """``a<name>`` of the sync backend: ``<name>`` run by the async client twin."""
-
-    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        twin = self._async_client or self.async_client
-        return await getattr(twin, name)(*args, **kwargs)
-
-    method.__name__ = "a" + name
-    method.__qualname__ = f"BackendCommands.a{name}"
-    method.__signature__ = _signature_of(name)  # type: ignore[attr-defined]
-    return method
-
-
 #: Sync methods that tools patch on cache instances (the ``a*`` twin follows).
 _INSTRUMENTED = frozenset(
     [
@@ -469,11 +418,14 @@ def _through_sync(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     return twin
 
 
-class BackendCommands(BaseCache):
+class BackendCommands(BackendAPI, BackendTwinAPI):
     """The sync cache API, forwarding to ``self.client``, and its native
     coroutines ``aget``, ``aset``, ... (one alias serves sync and async code).
 
-    It subclasses Django's ``BaseCache`` so that, in a backend combining it
+    The plain forwarders are generated (``BackendAPI``, ``BackendTwinAPI``:
+    ``tools/generate_api.py``); the methods here have rules of their own.
+
+    It subclasses Django's ``BaseCache`` (through them) so that, in a backend combining it
     with ``BaseValkeyCache``, these methods come before ``BaseCache``'s
     placeholders in the method resolution order (``BaseCache``'s ``a*``
     methods would run the sync ones in a thread).
@@ -615,8 +567,11 @@ class BackendCommands(BaseCache):
             await twin.close()
 
 
-class AsyncBackendCommands(BaseCache):
+class AsyncBackendCommands(AsyncBackendAPI):
     """The async cache API: the same methods as coroutines (``a<name>`` too).
+
+    The plain forwarders are generated (``AsyncBackendAPI``:
+    ``tools/generate_api.py``); the methods here have rules of their own.
 
     As in django-valkey, ``get``, ``set``, ... are coroutines and ``aget``,
     ``aset``, ... are the very same functions.
@@ -639,13 +594,6 @@ class AsyncBackendCommands(BaseCache):
         # IGNORE_EXCEPTIONS for every subclass (see BackendCommands).
         super().__init_subclass__(**kwargs)
         decorate_all_methods(omit_exception_async)(cls)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("a") and len(name) > 1:
-            plain = name[1:]
-            if hasattr(type(self), plain):
-                return getattr(self, plain)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __contains__(self, key: Any) -> bool:
         # BaseCache's would call the has_key coroutine and always answer True.
@@ -695,30 +643,13 @@ class AsyncBackendCommands(BaseCache):
             return Closing()
         return client.schedule_close()
 
-
-for _name in FORWARDED:
-    setattr(BackendCommands, _name, _sync_forwarder(_name))
-    setattr(BackendCommands, "a" + _name, _twin_forwarder(_name))
-    setattr(AsyncBackendCommands, _name, _async_forwarder(_name))
-BackendCommands.lock = BackendCommands.get_lock  # type: ignore[attr-defined]
-BackendCommands.alock = BackendCommands.aget_lock  # type: ignore[attr-defined]
-AsyncBackendCommands.lock = AsyncBackendCommands.get_lock  # type: ignore[attr-defined]
-del _name
-
-
-def alias_async_names(cls: type) -> type:
-    """Make ``a<name>`` the same function as ``<name>`` for every public
-    method (shadowing ``BaseCache``'s thread-hopping ``a*`` methods)."""
-    for name in dir(cls):
-        if name.startswith("_") or (name.startswith("a") and hasattr(cls, name[1:])):
-            continue
-        attr = getattr(cls, name)
-        if inspect.isfunction(attr) and not name.startswith("a" * 2):
-            setattr(cls, "a" + name, attr)
-    return cls
-
-
-alias_async_names(AsyncBackendCommands)
+    # The same functions under Django's ``a*`` names.
+    aget = get
+    adelete = delete
+    adelete_pattern = delete_pattern
+    aiter_keys = iter_keys
+    asscan_iter = sscan_iter
+    aclose = close  # type: ignore[assignment]
 
 
 async def close_async_caches(**kwargs: Any) -> None:

@@ -66,6 +66,16 @@ class AsyncClusterCommands:
         """Drop a key (every key without one) from valkey-py's client-side cache."""
         return await self.client.invalidate_key_from_cache(*args, **kwargs)
 
+    # The same coroutines under their ``a*`` names, as every async command.
+    amsetnx = msetnx
+    amget_nonatomic = mget_nonatomic
+    amset_nonatomic = mset_nonatomic
+    areadonly = readonly
+    areadwrite = readwrite
+    akeyslot = keyslot
+    aflushall = flushall
+    ainvalidate_key_from_cache = invalidate_key_from_cache
+
 
 @decorate_all_methods(omit_exception_async)
 class DecoratedAsyncClusterCommands(AsyncClusterCommands, AsyncBackendCommands):
