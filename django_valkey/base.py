@@ -55,6 +55,8 @@ _FALLBACKS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
     "mget": lambda args, kwargs: {},
     "has_key": lambda args, kwargs: False,
     "set_many": lambda args, kwargs: list(args[0] if args else kwargs.get("data", ())),
+    # The cluster backends' get_many per hash slot.
+    "mget_nonatomic": lambda args, kwargs: {},
 }
 
 

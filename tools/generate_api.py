@@ -95,7 +95,7 @@ RETURNS: dict[str, str] = {
     "flushall": "Any",
     "readonly": "Any",
     "readwrite": "Any",
-    "invalidate_key_from_cache": "None",
+    "invalidate_key_from_cache": "Any",
     "delete_pattern": "int",
     "get_lock": "Any",
     "sadd": "int",
@@ -463,7 +463,39 @@ def backend_module(kind: str) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def cluster_backend_module() -> str:
+    """The cluster backends' own methods (those no other client has)."""
+    from django_valkey.cluster_cache.operations import CLUSTER_COMMANDS
+
+    plain = {name for name, _, _ in _definitions()}
+    own = [(name, d) for name, d in CLUSTER_COMMANDS.items() if name not in plain]
+    out = [
+        HEADER.format(doc="The cluster backends' own methods (sync and async), forwarded."),
+        "from collections.abc import Iterable, Mapping",
+        "from typing import Any",
+        "",
+        '__all__ = ["AsyncClusterBackendAPI", "ClusterBackendAPI"]',
+        "",
+        "",
+    ]
+    for cls, is_async in (("ClusterBackendAPI", False), ("AsyncClusterBackendAPI", True)):
+        world = "coroutines" if is_async else "methods"
+        out += [f"class {cls}:", f'    """The cluster backend\'s own {world}."""', ""]
+        out += ["    client: Any", ""]
+        for name, definition in own:
+            params, passed = _signature(definition)
+            forwarded = f"({passed}, client=client)" if passed else "(client=client)"
+            call = f"self.client.{name}{forwarded}"
+            body = f"return await {call}" if is_async else f"return {call}"
+            out += _method(name, params, RETURNS[name], body, _doc(definition), is_async, False)
+        if is_async:
+            out += [f"    a{name} = {name}" for name, _ in own]
+        out += ["", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
 MODULES: dict[str, Callable[[], str]] = {
+    "cluster_backend.py": cluster_backend_module,
     "client.py": lambda: client_module(False),
     "async_client.py": lambda: client_module(True),
     "backend.py": lambda: backend_module("sync"),

@@ -92,7 +92,7 @@ class ClusterAPI:
 
     def invalidate_key_from_cache(
         self, key: Any = None, version: Any = None, *, client: Any = None
-    ) -> None:
+    ) -> Any:
         """Drop ``key`` (every key when None) from valkey-py's client-side cache."""
         return run_sync(self, cluster_ops.invalidate_key_from_cache(self, key, version), client)
 
@@ -177,7 +177,7 @@ class AsyncClusterAPI:
 
     async def invalidate_key_from_cache(
         self, key: Any = None, version: Any = None, *, client: Any = None
-    ) -> None:
+    ) -> Any:
         """Drop ``key`` (every key when None) from valkey-py's client-side cache."""
         return await run_async(
             self, cluster_ops.invalidate_key_from_cache(self, key, version), client

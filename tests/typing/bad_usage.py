@@ -6,6 +6,7 @@ from __future__ import annotations
 from django_valkey.async_cache.cache import AsyncValkeyCache
 from django_valkey.cache import ValkeyCache
 from django_valkey.client import DefaultClient
+from django_valkey.cluster_cache.async_cache import AsyncClusterValkeyCache
 
 
 def sync_backend(cache: ValkeyCache) -> None:
@@ -36,3 +37,9 @@ def clients(client: DefaultClient) -> None:
     client.nonexistent("k")  # E: attr-defined
     text: str = client.ttl("k")  # E: assignment
     print(text)
+
+
+async def clusters(acache: AsyncClusterValkeyCache) -> None:
+    slot: str = await acache.keyslot("k")  # E: assignment
+    await acache.msetnx()  # E: call-arg
+    print(slot)

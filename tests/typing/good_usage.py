@@ -114,4 +114,7 @@ async def clusters(cache: ClusterValkeyCache, acache: AsyncClusterValkeyCache) -
     remaining: int | None = cache.ttl("k")
     names: list[object] = cache.keys()
     aremaining: int | None = await acache.ttl("k")
-    print(remaining, names, aremaining)
+    slot: int = cache.keyslot("k") + await acache.keyslot("k") + await acache.akeyslot("k")
+    stored: bool = cache.msetnx({"a": 1}) and await acache.amsetnx({"a": 1}, timeout=5)
+    values: dict[object, object] = cache.mget_nonatomic(["a"])
+    print(remaining, names, aremaining, slot, stored, values)
