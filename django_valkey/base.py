@@ -20,16 +20,12 @@ from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.exceptions import ImproperlyConfigured
 
-from django_valkey.base_client import (
-    COMMANDS,
-    HASH_COMMANDS,
-    ITERATORS,
-    LEGACY_HASH_COMMANDS,
-    BaseClient,
-    Closing,
-    import_option,
-)
+from django_valkey import checks  # noqa: F401  (custom backends get the system checks too)
+from django_valkey.base_client import ITERATORS, BaseClient, Closing, import_option
 from django_valkey.exceptions import ConnectionInterrupted
+from django_valkey.generated.async_backend import AsyncBackendAPI
+from django_valkey.generated.backend import BackendAPI
+from django_valkey.generated.backend_twins import BackendTwinAPI
 from django_valkey.util import CacheKey
 
 __all__ = [
@@ -59,6 +55,8 @@ _FALLBACKS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
     "mget": lambda args, kwargs: {},
     "has_key": lambda args, kwargs: False,
     "set_many": lambda args, kwargs: list(args[0] if args else kwargs.get("data", ())),
+    # The cluster backends' get_many per hash slot.
+    "mget_nonatomic": lambda args, kwargs: {},
 }
 
 
@@ -75,6 +73,9 @@ _FALLBACKS["_aget"] = _FALLBACKS.pop("a_get")
 _STREAMING = frozenset(ITERATORS) | {"a" + name for name in ITERATORS}
 # Not wrapped: get/aget (their _get/_aget are), closing, and key building.
 _UNDECORATED = frozenset({"get", "aget", "close", "aclose", "make_key", "make_pattern"})
+# Set on the functions that already apply the policy, so that a subclass of a
+# decorated class (or a method decorated by hand) is never wrapped twice.
+_POLICY_MARK = "_applies_ignore_exceptions"
 
 
 def _ignored(self: Any, exc: ConnectionInterrupted) -> None:
@@ -111,6 +112,7 @@ def omit_exception(
             except ConnectionInterrupted as exc:
                 _ignored(self, exc)
 
+        setattr(stream, _POLICY_MARK, True)
         return stream
 
     @functools.wraps(method)
@@ -121,6 +123,7 @@ def omit_exception(
             _ignored(self, exc)
             return fallback(args, kwargs) if fallback is not None else return_value
 
+    setattr(call, _POLICY_MARK, True)
     return call
 
 
@@ -145,6 +148,7 @@ def omit_exception_async(
             except ConnectionInterrupted as exc:
                 _ignored(self, exc)
 
+        setattr(stream, _POLICY_MARK, True)
         return stream
 
     @functools.wraps(method)
@@ -155,12 +159,16 @@ def omit_exception_async(
             _ignored(self, exc)
             return fallback(args, kwargs) if fallback is not None else return_value
 
+    setattr(call, _POLICY_MARK, True)
     return call
 
 
 def decorate_all_methods(decorator: Callable[..., Any]) -> Callable[[type], type]:
     """Class decorator: wrap every public command of the class (inherited ones
     included) with ``decorator`` (:func:`omit_exception` or its async twin).
+
+    Methods that already apply the policy are left as they are, so the
+    decorator may be applied to a subclass of a decorated class.
 
     Coroutine and async generator functions get :func:`omit_exception_async`
     when ``decorator`` is :func:`omit_exception` (the sync backend's ``a*``
@@ -179,6 +187,8 @@ def decorate_all_methods(decorator: Callable[..., Any]) -> Callable[[type], type
             attr = getattr(cls, name)
             if not inspect.isfunction(attr) or attr is getattr(BaseCache, name, None):
                 continue
+            if getattr(attr, _POLICY_MARK, False):
+                continue  # inherited from a decorated class, or decorated by hand
             if attr not in wrapped:
                 native = inspect.iscoroutinefunction(attr) or inspect.isasyncgenfunction(attr)
                 chosen = decorator
@@ -379,52 +389,6 @@ class BaseValkeyCache(BaseCache, Generic[Client, Backend]):
         return self.client.make_pattern(pattern, version=version, prefix=prefix)  # type: ignore[attr-defined]
 
 
-# Backend methods forwarded to the client as they are.
-FORWARDED = sorted(set(COMMANDS) - {"get", "delete", "delete_pattern"}) + sorted(
-    LEGACY_HASH_COMMANDS.keys() | {"hget"}
-)
-
-
-def _signature_of(name: str) -> inspect.Signature | None:
-    definition = COMMANDS.get(name) or HASH_COMMANDS.get(name) or ITERATORS.get(name)
-    if definition is None:
-        return None
-    sig = inspect.signature(definition)
-    return sig.replace(parameters=list(sig.parameters.values()))
-
-
-def _sync_forwarder(name: str) -> Callable[..., Any]:
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.client, name)(*args, **kwargs)
-
-    method.__name__ = method.__qualname__ = name
-    method.__signature__ = _signature_of(name)  # type: ignore[attr-defined]
-    return method
-
-
-def _async_forwarder(name: str) -> Callable[..., Any]:
-    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return await getattr(self.client, name)(*args, **kwargs)
-
-    method.__name__ = name
-    method.__qualname__ = f"AsyncBackendCommands.{name}"
-    method.__signature__ = _signature_of(name)  # type: ignore[attr-defined]
-    return method
-
-
-def _twin_forwarder(name: str) -> Callable[..., Any]:
-    """``a<name>`` of the sync backend: ``<name>`` run by the async client twin."""
-
-    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        twin = self._async_client or self.async_client
-        return await getattr(twin, name)(*args, **kwargs)
-
-    method.__name__ = "a" + name
-    method.__qualname__ = f"BackendCommands.a{name}"
-    method.__signature__ = _signature_of(name)  # type: ignore[attr-defined]
-    return method
-
-
 #: Sync methods that tools patch on cache instances (the ``a*`` twin follows).
 _INSTRUMENTED = frozenset(
     [
@@ -456,11 +420,14 @@ def _through_sync(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     return twin
 
 
-class BackendCommands(BaseCache):
+class BackendCommands(BackendAPI, BackendTwinAPI):
     """The sync cache API, forwarding to ``self.client``, and its native
     coroutines ``aget``, ``aset``, ... (one alias serves sync and async code).
 
-    It subclasses Django's ``BaseCache`` so that, in a backend combining it
+    The plain forwarders are generated (``BackendAPI``, ``BackendTwinAPI``:
+    ``tools/generate_api.py``); the methods here have rules of their own.
+
+    It subclasses Django's ``BaseCache`` (through them) so that, in a backend combining it
     with ``BaseValkeyCache``, these methods come before ``BaseCache``'s
     placeholders in the method resolution order (``BaseCache``'s ``a*``
     methods would run the sync ones in a thread).
@@ -475,6 +442,14 @@ class BackendCommands(BaseCache):
     _client: Any
     _async_client: Any = None
     _default_scan_itersize: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every backend built on these commands applies IGNORE_EXCEPTIONS,
+        # whether or not it goes through DecoratedBackendCommands (the seed
+        # tells users to subclass BackendCommands directly).  Methods the
+        # subclass defines or overrides get the policy too.
+        super().__init_subclass__(**kwargs)
+        decorate_all_methods(omit_exception)(cls)
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -594,8 +569,11 @@ class BackendCommands(BaseCache):
             await twin.close()
 
 
-class AsyncBackendCommands(BaseCache):
+class AsyncBackendCommands(AsyncBackendAPI):
     """The async cache API: the same methods as coroutines (``a<name>`` too).
+
+    The plain forwarders are generated (``AsyncBackendAPI``:
+    ``tools/generate_api.py``); the methods here have rules of their own.
 
     As in django-valkey, ``get``, ``set``, ... are coroutines and ``aget``,
     ``aset``, ... are the very same functions.
@@ -614,12 +592,10 @@ class AsyncBackendCommands(BaseCache):
     _client: Any
     _default_scan_itersize: int
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("a") and len(name) > 1:
-            plain = name[1:]
-            if hasattr(type(self), plain):
-                return getattr(self, plain)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # IGNORE_EXCEPTIONS for every subclass (see BackendCommands).
+        super().__init_subclass__(**kwargs)
+        decorate_all_methods(omit_exception_async)(cls)
 
     def __contains__(self, key: Any) -> bool:
         # BaseCache's would call the has_key coroutine and always answer True.
@@ -669,30 +645,13 @@ class AsyncBackendCommands(BaseCache):
             return Closing()
         return client.schedule_close()
 
-
-for _name in FORWARDED:
-    setattr(BackendCommands, _name, _sync_forwarder(_name))
-    setattr(BackendCommands, "a" + _name, _twin_forwarder(_name))
-    setattr(AsyncBackendCommands, _name, _async_forwarder(_name))
-BackendCommands.lock = BackendCommands.get_lock  # type: ignore[attr-defined]
-BackendCommands.alock = BackendCommands.aget_lock  # type: ignore[attr-defined]
-AsyncBackendCommands.lock = AsyncBackendCommands.get_lock  # type: ignore[attr-defined]
-del _name
-
-
-def alias_async_names(cls: type) -> type:
-    """Make ``a<name>`` the same function as ``<name>`` for every public
-    method (shadowing ``BaseCache``'s thread-hopping ``a*`` methods)."""
-    for name in dir(cls):
-        if name.startswith("_") or (name.startswith("a") and hasattr(cls, name[1:])):
-            continue
-        attr = getattr(cls, name)
-        if inspect.isfunction(attr) and not name.startswith("a" * 2):
-            setattr(cls, "a" + name, attr)
-    return cls
-
-
-alias_async_names(AsyncBackendCommands)
+    # The same functions under Django's ``a*`` names.
+    aget = get
+    adelete = delete
+    adelete_pattern = delete_pattern
+    aiter_keys = iter_keys
+    asscan_iter = sscan_iter
+    aclose = close  # type: ignore[assignment]
 
 
 async def close_async_caches(**kwargs: Any) -> None:

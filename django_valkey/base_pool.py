@@ -9,6 +9,7 @@ and an async factory never do either.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Hashable
 from typing import Any, ClassVar, Generic, TypeVar
@@ -142,8 +143,40 @@ class BaseConnectionFactory(Generic[Base, Pool]):
             freeze(self.pool_cls_kwargs),
         )
 
+    def _pools_per_event_loop(self) -> bool:
+        """Whether this factory makes asyncio connections: an async
+        ``connect``/``get_connection`` or an asyncio pool class."""
+        cached = self.__dict__.get("_per_loop")
+        if cached is None:
+            from valkey.asyncio.connection import ConnectionPool as AsyncPool
+
+            cls = type(self)
+            cached = (
+                inspect.iscoroutinefunction(cls.connect)
+                or inspect.iscoroutinefunction(cls.get_connection)
+                or (isinstance(self.pool_cls, type) and issubclass(self.pool_cls, AsyncPool))
+            )
+            self._per_loop = cached
+        return cached
+
     def get_or_create_connection_pool(self, params: dict[str, Any]) -> Pool:
-        """The shared pool for these parameters, created on first use."""
+        """The shared pool for these parameters, created on first use.
+
+        An asyncio pool belongs to the event loop it was made in (its
+        connections' futures do), so for an asyncio factory, whatever the
+        subclass, pools are kept per running loop and closed with it: a
+        second ``asyncio.run`` gets fresh pools.  Must then be called inside
+        a running loop.
+        """
+        if self._pools_per_event_loop():
+            from django_valkey.async_cache.pool import loop_resources
+
+            pools = loop_resources()
+            key = self._pool_key(params)
+            pool = pools.get(key)
+            if pool is None:
+                pool = pools[key] = self.get_connection_pool(params)
+            return pool
         key = self._pool_key(params)
         pool = self._pools.get(key)
         if pool is None:

@@ -44,8 +44,38 @@ UNSIGNED = {
 TLS_SCHEMES = ("valkeys", "rediss")
 
 
+def _backend_class(entry: dict[str, Any]) -> type | None:
+    backend = entry.get("BACKEND", "")
+    if isinstance(backend, type):
+        return backend
+    try:
+        cls = import_string(str(backend))
+    except Exception:
+        return None  # Django reports a BACKEND it cannot import
+    return cls if isinstance(cls, type) else None
+
+
 def _ours(entry: Any) -> bool:
-    return isinstance(entry, dict) and str(entry.get("BACKEND", "")).startswith("django_valkey.")
+    """A CACHES entry using this package: one of its backends, or any
+    subclass of ``BaseValkeyCache`` (custom backends, as the docs suggest)."""
+    if not isinstance(entry, dict):
+        return False
+    if str(entry.get("BACKEND", "")).startswith("django_valkey."):
+        return True
+    from django_valkey.base import BaseValkeyCache
+
+    cls = _backend_class(entry)
+    return cls is not None and issubclass(cls, BaseValkeyCache)
+
+
+def _is_cluster(entry: dict[str, Any]) -> bool:
+    """A cluster backend: named so, or built on one of the cluster backends."""
+    if "cluster" in str(entry.get("BACKEND", "")).lower():
+        return True
+    cls = _backend_class(entry)
+    return cls is not None and any(
+        base.__module__.startswith("django_valkey.cluster_cache") for base in cls.__mro__
+    )
 
 
 def _options(entry: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +213,7 @@ def _pool_kwarg_names(entry: dict[str, Any], options: dict[str, Any]) -> set[str
     except ImportError:
         return None  # E012 reports it
     classes.append(pool_cls)
-    if "cluster" in str(entry.get("BACKEND", "")).lower():
+    if _is_cluster(entry):
         from valkey.cluster import ValkeyCluster
 
         classes.append(ValkeyCluster)
@@ -215,7 +245,7 @@ def _check_entry(alias: str, entry: dict[str, Any]) -> list[checks.CheckMessage]
             )
         )
     options = _options(entry)
-    if "cluster" not in str(entry.get("BACKEND", "")).lower() or entry.get("LOCATION"):
+    if not _is_cluster(entry) or entry.get("LOCATION"):
         try:
             parse_location(entry.get("LOCATION", ""))
         except ImproperlyConfigured as exc:

@@ -19,6 +19,7 @@ from tests.cluster import (
     wait_until,
 )
 from tests.nearhelp import cached, near_of, wait_for, wait_tracking
+from tests.servers import wait_replicated
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -114,7 +115,7 @@ def test_cluster_near_cache(topology: ClusterTopology) -> None:
     victim = topology.owner(slot)
     replica = topology.replica_of(victim)
     wait_for(lambda: cache.get(keys[5]) == keys[5] and cached(cache, made[5]), "the fill")
-    victim.client().wait(1, 2000)
+    wait_replicated(victim)
     resets = near.store.info()["resets"]
     victim.kill()
     wait_for(lambda: near.store.info()["resets"] > resets, "the channel loss")

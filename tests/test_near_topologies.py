@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django_valkey import near as near_module
 from tests.nearhelp import cached, near_of, wait_for, wait_tracking
 from tests.sentinels import SERVICE, sentinel_topology, wait_until
-from tests.servers import ValkeyServer
+from tests.servers import ValkeyServer, wait_replicated
 
 pytestmark = pytest.mark.server
 
@@ -139,7 +139,7 @@ def test_sentinel_failover(make_cache: Any) -> None:
             made = cache.make_key("k")
             cache.set("k", "v1")
             wait_for(lambda: cache.get("k") == "v1" and cached(cache, made), "the fill")
-            topology.primary.client().wait(1, 1000)
+            wait_replicated(topology.primary)
             resets = near.store.info()["resets"]
             topology.primary.kill()
             sentinel = topology.sentinel.client()

@@ -25,7 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django_valkey import mux as mux_module
 from django_valkey.direct import execute_async
 from django_valkey.exceptions import ConnectionInterrupted
-from tests.servers import ValkeyServer
+from tests.servers import ValkeyServer, wait_replicated
 
 pytestmark = [
     pytest.mark.server,
@@ -488,7 +488,7 @@ async def test_sentinel_failover_with_callers_in_flight(make_cache: Callable[...
         try:
             await cache.aset("before", 1)
             assert await mux_of(cache) is not None
-            topology.primary.client().wait(1, 1000)
+            wait_replicated(topology.primary)
             old = topology.primary.port
             tasks = [asyncio.ensure_future(cache.aset(f"f:{i}", i)) for i in range(200)]
             await asyncio.sleep(0)

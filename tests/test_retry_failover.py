@@ -11,6 +11,7 @@ import pytest
 
 from django_valkey.stats import statistics
 from tests.sentinels import SERVICE, sentinel_topology
+from tests.servers import wait_replicated
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -50,7 +51,7 @@ def test_failover_reaches_no_caller(make_cache: Any, client_class: str) -> None:
 
         async def async_scenario() -> None:
             await cache.set("before", 1)
-            topology.primary.client().wait(1, 1000)
+            wait_replicated(topology.primary)
             topology.primary.kill()
             # No waiting for the promotion: the retries do it.
             await cache.set("after", 2)
@@ -62,7 +63,7 @@ def test_failover_reaches_no_caller(make_cache: Any, client_class: str) -> None:
             asyncio.run(async_scenario())
         else:
             cache.set("before", 1)
-            topology.primary.client().wait(1, 1000)
+            wait_replicated(topology.primary)
             topology.primary.kill()
             cache.set("after", 2)
             assert cache.get("after") == 2

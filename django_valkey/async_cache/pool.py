@@ -276,21 +276,19 @@ class AsyncConnectionFactory(BaseConnectionFactory[AValkey, ConnectionPool]):
         self.pipelining = pipelining_options(options)
 
     def get_or_create_connection_pool(self, params: dict[str, Any]) -> ConnectionPool:
-        """The pool of the running event loop for these parameters.
-
-        Must be called inside a running loop; two loops never share a pool.
-        """
-        entry = _loop_entry(asyncio.get_running_loop())
-        key = self._pool_key(params)
-        pool = entry.pools.get(key)
-        if pool is None:
-            pool = entry.pools[key] = self.get_connection_pool(params)
-            # Automatic pipelining only on valkey-py's plain and sentinel
-            # pools (custom pools keep their own connection handling).
+        """The running loop's pool for these parameters (kept per loop by
+        ``BaseConnectionFactory``), with its multiplexer for automatic
+        pipelining attached when the pool is first made."""
+        pool = super().get_or_create_connection_pool(params)
+        if not hasattr(pool, "_dv_mux"):
+            mux = None
+            # Only valkey-py's plain and sentinel pools: custom pools keep
+            # their own connection handling.
             if self.pipelining is not None and _shareable(pool):
                 mux = Multiplexer(pool, *self.pipelining)
-                pool._dv_mux = mux  # type: ignore[attr-defined]
-                entry.pools[("pipelining", key)] = mux  # closed with the loop
+                # Closed with the loop, like the pool.
+                loop_resources()[("pipelining", self._pool_key(params))] = mux
+            pool._dv_mux = mux  # type: ignore[attr-defined]
         return pool
 
     async def connect(self, url: str) -> AValkey:

@@ -17,7 +17,8 @@ class DefaultClient(BaseClient[Valkey], ClientCommands[Valkey]):
     CONNECTION_FACTORY_PATH = "django_valkey.pool.ConnectionFactory"
 
 
-class HashClient(BaseClient[Valkey], HashCommands, ClientCommands[Valkey]):
+# HashCommands.hset takes other arguments than the legacy one (on purpose).
+class HashClient(BaseClient[Valkey], HashCommands, ClientCommands[Valkey]):  # type: ignore[misc]
     """``DefaultClient`` with hash names and fields both made keys, and ``hget``."""
 
     CONNECTION_FACTORY_PATH = "django_valkey.pool.ConnectionFactory"

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from django_valkey.base_client import HerdCommonMethods, Marker, _is_expired, bind_commands
+from django_valkey.base_client import HerdCommonMethods, Marker, _is_expired
 from django_valkey.client.default import DefaultClient
-from django_valkey.driver import sync_command
-from django_valkey.operations.herd import HERD_COMMANDS
+from django_valkey.generated.herd_client import HerdAPI
 
 __all__ = ["HerdClient", "Marker", "_is_expired"]
 
 
-class HerdClient(HerdCommonMethods, DefaultClient):
+class HerdClient(HerdCommonMethods, HerdAPI, DefaultClient):
     """``DefaultClient`` whose values carry a soft deadline (``CACHE_HERD_TIMEOUT``)."""
-
-
-bind_commands(HerdClient, HERD_COMMANDS, sync_command)

@@ -9,8 +9,6 @@ to the nodes concurrently.  django-valkey 0.4.1 has no async cluster backend.
 
 from __future__ import annotations
 
-from typing import Any
-
 from valkey.asyncio.cluster import ValkeyCluster as AsyncValkeyCluster
 
 from django_valkey.base import (
@@ -20,51 +18,14 @@ from django_valkey.base import (
     omit_exception_async,
 )
 from django_valkey.cluster_cache.client import AsyncDefaultClusterClient
+from django_valkey.generated.cluster_backend import AsyncClusterBackendAPI
 
 __all__ = ["AsyncClusterCommands", "AsyncClusterValkeyCache", "DecoratedAsyncClusterCommands"]
 
 
-def _no_values(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
-    return {}
-
-
-class AsyncClusterCommands:
-    """The cluster backend's extra methods, as coroutines."""
-
-    client: Any
-
-    async def msetnx(self, *args: Any, **kwargs: Any) -> Any:
-        """Store every item if none of the keys exists (keys in one hash slot)."""
-        return await self.client.msetnx(*args, **kwargs)
-
-    @omit_exception_async(fallback=_no_values)
-    async def mget_nonatomic(self, *args: Any, **kwargs: Any) -> Any:
-        """``get_many``: ``MGET`` per hash slot, the nodes queried concurrently."""
-        return await self.client.mget_nonatomic(*args, **kwargs)
-
-    async def mset_nonatomic(self, *args: Any, **kwargs: Any) -> Any:
-        """``MSET`` per hash slot (not atomic across slots)."""
-        return await self.client.mset_nonatomic(*args, **kwargs)
-
-    async def readonly(self, *args: Any, **kwargs: Any) -> Any:
-        """``READONLY`` on the given nodes (``"replicas"``: read from replicas)."""
-        return await self.client.readonly(*args, **kwargs)
-
-    async def readwrite(self, *args: Any, **kwargs: Any) -> Any:
-        """``READWRITE``: read from primaries again."""
-        return await self.client.readwrite(*args, **kwargs)
-
-    async def keyslot(self, *args: Any, **kwargs: Any) -> Any:
-        """The hash slot of a cache key."""
-        return await self.client.keyslot(*args, **kwargs)
-
-    async def flushall(self, *args: Any, **kwargs: Any) -> Any:
-        """``FLUSHALL`` on every primary."""
-        return await self.client.flushall(*args, **kwargs)
-
-    async def invalidate_key_from_cache(self, *args: Any, **kwargs: Any) -> Any:
-        """Drop a key (every key without one) from valkey-py's client-side cache."""
-        return await self.client.invalidate_key_from_cache(*args, **kwargs)
+class AsyncClusterCommands(AsyncClusterBackendAPI):
+    """The cluster backend's extra methods, as coroutines (also under their
+    ``a*`` names; generated: ``tools/generate_api.py``)."""
 
 
 @decorate_all_methods(omit_exception_async)

@@ -9,8 +9,6 @@ slots (see ``router.py``), and ``IGNORE_EXCEPTIONS`` applies as on
 
 from __future__ import annotations
 
-from typing import Any
-
 from valkey.cluster import ValkeyCluster
 
 from django_valkey.base import (
@@ -20,52 +18,14 @@ from django_valkey.base import (
     omit_exception,
 )
 from django_valkey.cluster_cache.client import AsyncDefaultClusterClient, DefaultClusterClient
+from django_valkey.generated.cluster_backend import ClusterBackendAPI
 
 __all__ = ["ClusterCommands", "ClusterValkeyCache", "DecoratedClusterCommands"]
 
 
-def _no_values(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
-    return {}
-
-
-class ClusterCommands:
+class ClusterCommands(ClusterBackendAPI):
     """The cluster backend's extra methods (django-valkey's names), forwarded
-    to the client."""
-
-    client: Any
-
-    def msetnx(self, *args: Any, **kwargs: Any) -> Any:
-        """Store every item if none of the keys exists (keys in one hash slot)."""
-        return self.client.msetnx(*args, **kwargs)
-
-    @omit_exception(fallback=_no_values)
-    def mget_nonatomic(self, *args: Any, **kwargs: Any) -> Any:
-        """``get_many``: ``MGET`` per hash slot."""
-        return self.client.mget_nonatomic(*args, **kwargs)
-
-    def mset_nonatomic(self, *args: Any, **kwargs: Any) -> Any:
-        """``MSET`` per hash slot (not atomic across slots)."""
-        return self.client.mset_nonatomic(*args, **kwargs)
-
-    def readonly(self, *args: Any, **kwargs: Any) -> Any:
-        """``READONLY`` on the given nodes (``"replicas"``: read from replicas)."""
-        return self.client.readonly(*args, **kwargs)
-
-    def readwrite(self, *args: Any, **kwargs: Any) -> Any:
-        """``READWRITE``: read from primaries again."""
-        return self.client.readwrite(*args, **kwargs)
-
-    def keyslot(self, *args: Any, **kwargs: Any) -> Any:
-        """The hash slot of a cache key."""
-        return self.client.keyslot(*args, **kwargs)
-
-    def flushall(self, *args: Any, **kwargs: Any) -> Any:
-        """``FLUSHALL`` on every primary."""
-        return self.client.flushall(*args, **kwargs)
-
-    def invalidate_key_from_cache(self, *args: Any, **kwargs: Any) -> Any:
-        """Drop a key (every key without one) from valkey-py's client-side cache."""
-        return self.client.invalidate_key_from_cache(*args, **kwargs)
+    to the client (generated: ``tools/generate_api.py``)."""
 
 
 @decorate_all_methods(omit_exception)

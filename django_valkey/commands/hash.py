@@ -7,17 +7,12 @@ Mixed in before ``ClientCommands`` by ``HashClient`` (and before
 
 from __future__ import annotations
 
-from django_valkey.base_client import HASH_COMMANDS, bind_commands
-from django_valkey.driver import async_command, sync_command
+from django_valkey.generated.hash_client import AsyncHashAPI, HashAPI
 
 
-class HashCommands:
-    """hset/hget/hdel/hlen/hkeys/hexists on made keys (sync)."""
+class HashCommands(HashAPI):
+    """hset/hget/hdel/hlen/hkeys/hexists on made keys (sync; generated methods)."""
 
 
-class AsyncHashCommands:
-    """hset/hget/hdel/hlen/hkeys/hexists on made keys (async)."""
-
-
-bind_commands(HashCommands, HASH_COMMANDS, sync_command)
-bind_commands(AsyncHashCommands, HASH_COMMANDS, async_command)
+class AsyncHashCommands(AsyncHashAPI):
+    """hset/hget/hdel/hlen/hkeys/hexists on made keys (async; generated methods)."""

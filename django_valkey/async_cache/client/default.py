@@ -23,7 +23,10 @@ class AsyncDefaultClient(BaseClient[AValkey], AsyncClientCommands[AValkey]):
     CONNECTION_FACTORY_PATH = "django_valkey.async_cache.pool.AsyncConnectionFactory"
 
 
-class AsyncHashClient(BaseClient[AValkey], AsyncHashCommands, AsyncClientCommands[AValkey]):
+# AsyncHashCommands.hset takes other arguments than the legacy one (on purpose).
+class AsyncHashClient(  # type: ignore[misc]
+    BaseClient[AValkey], AsyncHashCommands, AsyncClientCommands[AValkey]
+):
     """``AsyncDefaultClient`` with hash names and fields both made keys, and ``hget``."""
 
     CONNECTION_FACTORY_PATH = "django_valkey.async_cache.pool.AsyncConnectionFactory"

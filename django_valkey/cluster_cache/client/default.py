@@ -17,20 +17,17 @@ from typing import Any
 from valkey.asyncio.cluster import ValkeyCluster as AsyncValkeyCluster
 from valkey.cluster import ValkeyCluster
 
-from django_valkey.base_client import (
-    AsyncClientCommands,
-    BaseClient,
-    ClientCommands,
-    bind_commands,
-)
-from django_valkey.cluster_cache.operations import CLUSTER_COMMANDS
+from django_valkey.base_client import AsyncClientCommands, BaseClient, ClientCommands
 from django_valkey.cluster_cache.router import AsyncClusterRouter, ClusterRouter
-from django_valkey.driver import async_command, sync_command
+from django_valkey.generated.cluster_client import AsyncClusterAPI, ClusterAPI
 
 __all__ = ["AsyncDefaultClusterClient", "DefaultClusterClient"]
 
 
-class DefaultClusterClient(ClientCommands[ValkeyCluster], BaseClient[ValkeyCluster]):
+# The cluster's keys() and mset() take other arguments (target nodes, atomicity).
+class DefaultClusterClient(  # type: ignore[misc]
+    ClusterAPI, ClientCommands[ValkeyCluster], BaseClient[ValkeyCluster]
+):
     """Sync cluster client: multi-key commands split per hash slot, one
     pipeline per node; keyspace commands over every primary."""
 
@@ -72,11 +69,8 @@ class DefaultClusterClient(ClientCommands[ValkeyCluster], BaseClient[ValkeyClust
         self._clients = [None] * len(self._clients)
 
 
-bind_commands(DefaultClusterClient, CLUSTER_COMMANDS, sync_command)
-
-
-class AsyncDefaultClusterClient(
-    AsyncClientCommands[AsyncValkeyCluster], BaseClient[AsyncValkeyCluster]
+class AsyncDefaultClusterClient(  # type: ignore[misc]
+    AsyncClusterAPI, AsyncClientCommands[AsyncValkeyCluster], BaseClient[AsyncValkeyCluster]
 ):
     """Async cluster client: the same routing, each batch sent to the nodes
     concurrently.  Each event loop has its own cluster client (shared by the
@@ -137,6 +131,3 @@ class AsyncDefaultClusterClient(
             client = self._clients[0]
         if client is not None:
             await self.connection_factory.disconnect(client)
-
-
-bind_commands(AsyncDefaultClusterClient, CLUSTER_COMMANDS, async_command)

@@ -1,0 +1,1 @@
+"""Code written by tools/generate_api.py (explicit, typed command methods)."""

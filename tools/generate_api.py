@@ -1,0 +1,576 @@
+"""Write the explicit, typed command methods of the clients and backends.
+
+Every cache command is defined once, in ``django_valkey.operations`` (a
+generator yielding driver requests).  Type checkers, IDEs and readers need a
+real ``def`` per public method, with its signature and return type: this
+script writes them, from the definitions' own signatures plus the return
+types listed below, into ``django_valkey/generated/``.  Each generated method
+is one line calling the definition through the driver (clients) or the client
+(backends): no semantics are written twice, and no call gains a frame over
+the functions ``bind_commands`` used to make at import time.
+
+Generated rather than hand-written so that a new command or a changed
+signature in ``operations/`` cannot silently drift from the methods.
+
+    python tools/generate_api.py          # rewrite the generated modules
+    python tools/generate_api.py --check  # exit 1 if they are stale
+
+``tests/test_generated_api.py`` runs the check, so CI's pytest run fails on
+stale generated code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import inspect
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "django_valkey" / "generated"
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT  # noqa: E402
+
+from django_valkey.operations import core, expiry, keyspace, sets  # noqa: E402
+
+# The commands of every client, by module (the order of the generated methods).
+COMMANDS: list[tuple[Any, str]] = [
+    (
+        core,
+        "get set add delete get_many set_many delete_many has_key incr decr touch clear "
+        "get_or_set incr_version decr_version mget mset",
+    ),
+    (expiry, "ttl pttl persist expire pexpire expire_at pexpire_at"),
+    (keyspace, "keys delete_pattern get_lock"),
+    (
+        sets,
+        "sadd scard sdiff sdiffstore sinter sinterstore smismember sismember smembers "
+        "smove spop srandmember srem sscan sunion sunionstore",
+    ),
+]
+#: HashClient's commands (definitions in ``hashes``).
+HASH = ["hset", "hget", "hdel", "hlen", "hkeys", "hexists"]
+#: DefaultClient's deprecated hash commands: name -> definition in ``hashes``.
+LEGACY_HASH = ["hset", "hdel", "hlen", "hkeys", "hexists"]
+ITERATORS: list[tuple[Any, str]] = [(keyspace, "iter_keys"), (sets, "sscan_iter")]
+
+#: What each command returns (the reply as the cache API gives it).
+RETURNS: dict[str, str] = {
+    "get": "Any",
+    "set": "bool",
+    "add": "bool",
+    "delete": "int",
+    "get_many": "dict[Any, Any]",
+    "set_many": "list[Any]",
+    "delete_many": "int",
+    "has_key": "bool",
+    "incr": "int",
+    "decr": "int",
+    "touch": "bool",
+    "clear": "bool",
+    "get_or_set": "Any",
+    "incr_version": "int",
+    "decr_version": "int",
+    "mget": "dict[Any, Any]",
+    "mset": "Any",
+    "ttl": "int | None",
+    "pttl": "int | None",
+    "persist": "bool",
+    "expire": "bool",
+    "pexpire": "bool",
+    "expire_at": "bool",
+    "pexpire_at": "bool",
+    "keys": "list[Any]",
+    "msetnx": "bool",
+    "mset_nonatomic": "Any",
+    "mget_nonatomic": "dict[Any, Any]",
+    "keyslot": "int",
+    "flushall": "Any",
+    "readonly": "Any",
+    "readwrite": "Any",
+    "invalidate_key_from_cache": "Any",
+    "delete_pattern": "int",
+    "get_lock": "Any",
+    "sadd": "int",
+    "scard": "int",
+    "sdiff": "builtins.set[Any]",
+    "sdiffstore": "int",
+    "sinter": "builtins.set[Any]",
+    "sinterstore": "int",
+    "smismember": "list[bool]",
+    "sismember": "bool",
+    "smembers": "builtins.set[Any]",
+    "smove": "bool",
+    "spop": "Any",
+    "srandmember": "Any",
+    "srem": "int",
+    "sscan": "builtins.set[Any]",
+    "sunion": "builtins.set[Any]",
+    "sunionstore": "int",
+    "hset": "int",
+    "hget": "Any",
+    "hdel": "int",
+    "hlen": "int",
+    "hkeys": "list[Any]",
+    "hexists": "bool",
+}
+
+#: Backend methods written by hand in ``base.py`` (rules of their own).
+HAND_WRITTEN = {"get", "delete", "delete_pattern"}
+
+#: Methods whose types differ from Django's ``BaseCache`` on purpose (the
+#: package returns what the server says, e.g. ``set`` -> bool; the async
+#: backend's commands are coroutines under Django's sync names).
+SYNC_OVERRIDES = {"set", "clear", "delete_many", "aset", "aclear", "adelete_many"}
+ASYNC_OVERRIDES = {
+    "add",
+    "set",
+    "touch",
+    "get_many",
+    "has_key",
+    "incr",
+    "decr",
+    "set_many",
+    "delete_many",
+    "clear",
+    "incr_version",
+    "decr_version",
+    "aset",
+    "aclear",
+    "adelete_many",
+}
+
+#: The async backend's ``a<name>`` aliases whose type differs from ``BaseCache``'s.
+ALIAS_CONFLICTS = {"set", "delete_many", "clear"}
+
+HEADER = '''"""{doc}
+
+GENERATED by tools/generate_api.py from django_valkey.operations: do not
+edit; run ``python tools/generate_api.py`` after changing a definition.
+"""
+
+from __future__ import annotations
+'''
+
+
+def _definitions() -> list[tuple[str, Callable[..., Any], str]]:
+    """``(method name, definition, module alias)`` of DefaultClient's commands."""
+    found = []
+    for module, names in COMMANDS:
+        alias = module.__name__.rsplit(".", 1)[1]
+        found += [(name, getattr(module, name), alias) for name in names.split()]
+    from django_valkey.operations import hashes
+
+    found += [(name, getattr(hashes, "legacy_" + name), "hashes") for name in LEGACY_HASH]
+    return found
+
+
+def _flavoured() -> set[str]:
+    """Commands whose herd or cluster definition has another signature than
+    DefaultClient's: the backend, which serves every client, passes extra
+    keyword arguments on for them."""
+    from django_valkey.cluster_cache.operations import CLUSTER_COMMANDS
+    from django_valkey.operations.herd import HERD_COMMANDS
+
+    plain = {name: definition for name, definition, _ in _definitions()}
+    return {
+        name
+        for table in (HERD_COMMANDS, CLUSTER_COMMANDS)
+        for name, definition in table.items()
+        if name in plain and inspect.signature(definition) != inspect.signature(plain[name])
+    }
+
+
+def _default(value: Any) -> str:
+    if value is DEFAULT_TIMEOUT:
+        return "DEFAULT_TIMEOUT"
+    return repr(value)
+
+
+#: Defaults the backend gives where another client flavour has one (the
+#: cluster client's ``keys()`` searches ``"*"``).
+BACKEND_DEFAULTS = {("keys", "search"): '"*"'}
+
+
+def _signature(
+    definition: Callable[..., Any],
+    client: bool = True,
+    by_keyword: bool = False,
+    defaults: dict[str, str] | None = None,
+) -> tuple[str, str]:
+    """``(parameters after self, arguments passing them on)``; ``by_keyword``:
+    optional arguments are passed by name (the receiving client's positions
+    may differ)."""
+    params = list(inspect.signature(definition).parameters.values())[1:]
+    rendered: list[str] = []
+    passed: list[str] = []
+    starred = False
+    kwargs = None
+    for param in params:
+        annotation = f": {param.annotation}" if param.annotation is not param.empty else ""
+        default = "" if param.default is param.empty else f" = {_default(param.default)}"
+        if defaults and param.name in defaults:
+            default = f" = {defaults[param.name]}"
+        if param.kind is param.VAR_POSITIONAL:
+            starred = True
+            rendered.append(f"*{param.name}{annotation}")
+            passed.append(f"*{param.name}")
+        elif param.kind is param.VAR_KEYWORD:
+            kwargs = (f"**{param.name}{annotation}", f"**{param.name}")
+        elif param.kind is param.KEYWORD_ONLY:
+            if not starred:
+                rendered.append("*")
+                starred = True
+            rendered.append(f"{param.name}{annotation}{default}")
+            passed.append(f"{param.name}={param.name}")
+        else:
+            rendered.append(f"{param.name}{annotation}{default}")
+            optional = param.default is not param.empty
+            passed.append(f"{param.name}={param.name}" if by_keyword and optional else param.name)
+    if client:
+        if not starred:
+            rendered.append("*")
+        rendered.append("client: Any = None")
+    if kwargs is not None:
+        rendered.append(kwargs[0])
+        passed.append(kwargs[1])
+    return ", ".join(["self", *rendered]), ", ".join(passed)
+
+
+def _doc(definition: Callable[..., Any]) -> str:
+    doc = inspect.getdoc(definition) or ""
+    first = doc.split("\n\n", 1)[0].replace("\n", " ").strip()
+    return first.replace('"""', "'''").replace("\\", "\\\\")
+
+
+def _method(
+    name: str, params: str, returns: str, body: str, doc: str, is_async: bool, ignore: bool
+) -> list[str]:
+    prefix = "async def" if is_async else "def"
+    if ignore:  # mypy reports an override on the ``def`` line
+        opening = f"    {prefix} {name}(  # type: ignore[override]"
+        lines = [opening, f"        {params}", f"    ) -> {returns}:"]
+    else:
+        lines = [f"    {prefix} {name}({params}) -> {returns}:"]
+    if doc:
+        lines.append(f'        """{doc}"""')
+    lines.append(f"        {body}")
+    return [*lines, ""]
+
+
+def client_module(is_async: bool) -> str:
+    """The command methods of DefaultClient (sync) or AsyncDefaultClient."""
+    cls = "AsyncClientAPI" if is_async else "ClientAPI"
+    world = "asyncio" if is_async else "sync"
+    out = [
+        HEADER.format(doc=f"The command methods of the {world} clients."),
+        "import builtins",
+        "from collections.abc import "
+        + ("AsyncIterator, Iterable, Mapping" if is_async else "Iterable, Iterator, Mapping"),
+        "from typing import Any",
+        "",
+        "from django.core.cache.backends.base import DEFAULT_TIMEOUT",
+        "",
+        (
+            "from django_valkey.driver import iterate_async, run_async"
+            if is_async
+            else "from django_valkey.driver import iterate_sync, run_sync"
+        ),
+        "from django_valkey.operations import core, expiry, hashes, keyspace, sets",
+        "",
+        f'__all__ = ["{cls}"]',
+        "",
+        "",
+    ]
+    if True:
+        out += [f"class {cls}:", f'    """Every cache command, on the {world} client."""', ""]
+        for name, definition, alias in _definitions():
+            params, passed = _signature(definition)
+            call = f"{alias}.{definition.__name__}(self, {passed})".replace("(self, )", "(self)")
+            body = (
+                f"return await run_async(self, {call}, client)"
+                if is_async
+                else f"return run_sync(self, {call}, client)"
+            )
+            out += _method(name, params, RETURNS[name], body, _doc(definition), is_async, False)
+        for module, name in ITERATORS:
+            definition = getattr(module, name)
+            alias = module.__name__.rsplit(".", 1)[1]
+            params, passed = _signature(definition)
+            call = f"{alias}.{name}(self, {passed})"
+            if is_async:
+                body, returns = f"return iterate_async(self, {call}, client)", "AsyncIterator[Any]"
+            else:
+                body, returns = f"return iterate_sync(self, {call}, client)", "Iterator[Any]"
+            out += _method(name, params, returns, body, _doc(definition), False, False)
+        out += ["    lock = get_lock  # deprecated alias", "", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _command_methods(
+    commands: list[tuple[str, Callable[..., Any], str]], is_async: bool
+) -> list[str]:
+    out: list[str] = []
+    for name, definition, alias in commands:
+        params, passed = _signature(definition)
+        call = f"{alias}.{definition.__name__}(self, {passed})".replace("(self, )", "(self)")
+        body = (
+            f"return await run_async(self, {call}, client)"
+            if is_async
+            else f"return run_sync(self, {call}, client)"
+        )
+        out += _method(name, params, RETURNS[name], body, _doc(definition), is_async, False)
+    return out
+
+
+def flavour_module(flavour: str) -> str:
+    """The commands of the hash, herd or cluster flavour of client (mixed in
+    before ``ClientCommands``/``AsyncClientCommands``), sync and async."""
+    if flavour == "cluster":
+        from django_valkey.cluster_cache import operations as table_module
+
+        table = table_module.CLUSTER_COMMANDS
+        alias = "cluster_ops"
+        source = "django_valkey.cluster_cache import operations as cluster_ops"
+        classes = ("ClusterAPI", "AsyncClusterAPI")
+    elif flavour == "herd":
+        from django_valkey.operations import herd as table_module
+
+        table = table_module.HERD_COMMANDS
+        # Not "herd": set_many has a parameter of that name.
+        alias, source = "herd_ops", "django_valkey.operations import herd as herd_ops"
+        classes = ("HerdAPI", "AsyncHerdAPI")
+    else:
+        from django_valkey.operations import hashes as table_module
+
+        table = {name: getattr(table_module, name) for name in HASH}
+        alias, source = "hashes", "django_valkey.operations import hashes"
+        classes = ("HashAPI", "AsyncHashAPI")
+    commands = [(name, definition, alias) for name, definition in table.items()]
+    out = [
+        HEADER.format(doc=f"The command methods of the {flavour} clients (sync and asyncio)."),
+        "from collections.abc import Iterable, Mapping",
+        "from typing import Any",
+        "",
+        "from django.core.cache.backends.base import DEFAULT_TIMEOUT",
+        "",
+        f"from {source}",
+        "from django_valkey.driver import run_async, run_sync",
+        "",
+        f"__all__ = {sorted(classes)!r}".replace("'", '"'),
+        "",
+        "",
+    ]
+    for cls, is_async in zip(classes, (False, True)):
+        world = "asyncio" if is_async else "sync"
+        out += [f"class {cls}:", f'    """The {flavour} commands, on the {world} client."""', ""]
+        out += _command_methods(commands, is_async)
+        out += [""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def backend_module(kind: str) -> str:
+    """The backend methods forwarding to the client (``base.py`` adds the rest):
+    ``kind`` is "sync", "twins" (the sync backend's ``a*`` coroutines) or "async"."""
+    is_async = kind == "async"
+    cls = {"sync": "BackendAPI", "twins": "BackendTwinAPI", "async": "AsyncBackendAPI"}[kind]
+    doc = {
+        "sync": "The sync backend's commands.",
+        "twins": "The sync backend's native ``a<name>`` coroutines (on its asyncio twin client).",
+        "async": "The async backend's commands: coroutines, under their names and ``a<name>``.",
+    }[kind]
+    out = [
+        HEADER.format(doc=doc),
+        "import builtins",
+        "from collections.abc import Iterable, Mapping",
+        "from typing import Any",
+        "",
+        "from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache",
+        "",
+        f'__all__ = ["{cls}"]',
+        "",
+        "",
+        "def _given(**kwargs: Any) -> dict[str, Any]:",
+        '    """The hash arguments actually given: the legacy hash commands of',
+        '    DefaultClient take fewer than HashClient\'s."""',
+        "    return {name: value for name, value in kwargs.items() if value is not None}",
+        "",
+        "",
+        f"class {cls}(BaseCache):",
+        f'    """{doc}"""',
+        "",
+        "    client: Any",
+    ]
+    if kind == "twins":
+        out += ["    _async_client: Any", "    async_client: Any"]
+    out.append("")
+    from django_valkey.operations import hashes
+
+    # The backend's hash methods serve both flavours of client: HashClient's
+    # signature, forwarding what DefaultClient's legacy commands also take
+    # positionally and the rest only when given.
+    names = [
+        (name, getattr(hashes, name) if name in LEGACY_HASH else definition, alias)
+        for name, definition, alias in _definitions()
+        if name not in HAND_WRITTEN
+    ]
+    names.append(("hget", hashes.hget, "hashes"))
+    aliases: list[str] = []
+    flavoured = _flavoured()
+    for name, definition, _alias in names:
+        defaults = {p: d for (n, p), d in BACKEND_DEFAULTS.items() if n == name}
+        params, passed = _signature(definition, by_keyword=name in flavoured, defaults=defaults)
+        forwarded = f"({passed}, client=client)" if passed else "(client=client)"
+        if name in flavoured:
+            # Another client (herd, cluster) takes more arguments: passed on.
+            params += ", **kwargs: Any"
+            forwarded = forwarded[:-1] + ", **kwargs)"
+        if name in LEGACY_HASH:
+            legacy = inspect.signature(getattr(hashes, "legacy_" + name)).parameters
+            common = [p for p in list(legacy)[1:] if p != "version"]
+            current = list(inspect.signature(definition).parameters)[1:]
+            extra = [p for p in current if p not in common]
+            given = ", ".join(f"{p}={p}" for p in extra)
+            forwarded = f"({', '.join(common)}, client=client, **_given({given}))"
+        returns = RETURNS[name]
+        doc_line = _doc(definition)
+        if is_async:
+            body = f"return await self.client.{name}{forwarded}"
+            out += _method(name, params, returns, body, doc_line, True, name in ASYNC_OVERRIDES)
+            note = "  # type: ignore[assignment]" if name in ALIAS_CONFLICTS else ""
+            aliases.append(f"    a{name} = {name}{note}")
+        elif kind == "sync":
+            body = f"return self.client.{name}{forwarded}"
+            out += _method(name, params, returns, body, doc_line, False, name in SYNC_OVERRIDES)
+        else:
+            body = f"return await (self._async_client or self.async_client).{name}{forwarded}"
+            ignore = "a" + name in SYNC_OVERRIDES
+            out += _method("a" + name, params, returns, body, doc_line, True, ignore)
+    if is_async:
+        out += aliases
+        out += ["    lock = get_lock", "    alock = get_lock"]
+    elif kind == "sync":
+        out += ["    lock = get_lock"]
+    else:
+        out += ["    alock = aget_lock"]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def cluster_backend_module() -> str:
+    """The cluster backends' own methods (those no other client has)."""
+    from django_valkey.cluster_cache.operations import CLUSTER_COMMANDS
+
+    plain = {name for name, _, _ in _definitions()}
+    own = [(name, d) for name, d in CLUSTER_COMMANDS.items() if name not in plain]
+    out = [
+        HEADER.format(doc="The cluster backends' own methods (sync and async), forwarded."),
+        "from collections.abc import Iterable, Mapping",
+        "from typing import Any",
+        "",
+        '__all__ = ["AsyncClusterBackendAPI", "ClusterBackendAPI"]',
+        "",
+        "",
+    ]
+    for cls, is_async in (("ClusterBackendAPI", False), ("AsyncClusterBackendAPI", True)):
+        world = "coroutines" if is_async else "methods"
+        out += [f"class {cls}:", f'    """The cluster backend\'s own {world}."""', ""]
+        out += ["    client: Any", ""]
+        for name, definition in own:
+            params, passed = _signature(definition)
+            forwarded = f"({passed}, client=client)" if passed else "(client=client)"
+            call = f"self.client.{name}{forwarded}"
+            body = f"return await {call}" if is_async else f"return {call}"
+            out += _method(name, params, RETURNS[name], body, _doc(definition), is_async, False)
+        if is_async:
+            out += [f"    a{name} = {name}" for name, _ in own]
+        out += ["", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+MODULES: dict[str, Callable[[], str]] = {
+    "cluster_backend.py": cluster_backend_module,
+    "client.py": lambda: client_module(False),
+    "async_client.py": lambda: client_module(True),
+    "backend.py": lambda: backend_module("sync"),
+    "backend_twins.py": lambda: backend_module("twins"),
+    "async_backend.py": lambda: backend_module("async"),
+    "hash_client.py": lambda: flavour_module("hash"),
+    "herd_client.py": lambda: flavour_module("herd"),
+    "cluster_client.py": lambda: flavour_module("cluster"),
+}
+
+
+def _formatted(source: str) -> str:
+    """``source`` as ``ruff format`` writes it (the project's style)."""
+    ruff = Path(sys.executable).with_name("ruff")
+    command = [str(ruff)] if ruff.exists() else [sys.executable, "-m", "ruff"]
+    for step in (
+        # Imports sorted and unused ones dropped, then formatted.
+        ["check", "--fix-only", "--exit-zero", "--select", "I,F401"],
+        ["format"],
+    ):
+        source = subprocess.run(
+            [*command, *step, "--stdin-filename", str(OUT / "x.py"), "-"],
+            input=source,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
+    return source
+
+
+def _with_long_lines_allowed(text: str) -> str:
+    # Docstrings are the definitions' first paragraphs, kept whole.
+    if all(len(line) <= 100 for line in text.splitlines()):
+        return text
+    return text.replace(
+        "\nfrom __future__ import annotations",
+        "\n# ruff: noqa: E501\nfrom __future__ import annotations",
+        1,
+    )
+
+
+def generate() -> dict[Path, str]:
+    return {
+        OUT / name: _with_long_lines_allowed(_formatted(make())) for name, make in MODULES.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="fail if the files are stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in generate().items():
+        current = path.read_text() if path.exists() else ""
+        if current == text:
+            continue
+        if args.check:
+            stale.append(path)
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    current.splitlines(keepends=True),
+                    text.splitlines(keepends=True),
+                    str(path),
+                    f"{path} (generated)",
+                )
+            )
+        else:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print("stale generated code: run python tools/generate_api.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
