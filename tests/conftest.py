@@ -40,6 +40,8 @@ from django.core.cache import caches
 from django.test import override_settings
 from django.utils.module_loading import import_string
 
+# Fixtures of the asyncio concurrency tests (modules may define their own).
+from tests.asyncfixtures import amake_fixture, backend_fixture, own_server_fixture  # noqa: F401
 from tests.impls import IMPLS, speedups_module
 from tests.servers import ValkeyServer
 

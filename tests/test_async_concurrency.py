@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from tests.servers import ValkeyServer
 
 pytestmark = [pytest.mark.server, pytest.mark.asyncio]
 
-BACKENDS = {
-    "AsyncValkeyCache": "django_valkey.async_cache.cache.AsyncValkeyCache",
-    "ValkeyCache": "django_valkey.cache.ValkeyCache",
-}
 POOLS = {
     "pool": {},
     "blocking-pool": {
@@ -32,36 +27,6 @@ POOLS = {
         "CONNECTION_POOL_KWARGS": {"max_connections": 10, "timeout": 20},
     },
 }
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> str:
-    return BACKENDS[request.param]
-
-
-@pytest_asyncio.fixture
-async def amake(backend: str, make_cache: Callable[..., Any]) -> AsyncIterator[Any]:
-    made: list[Any] = []
-
-    def factory(**params: Any) -> Any:
-        cache = make_cache(backend=backend, **params)
-        made.append(cache)
-        return cache
-
-    yield factory
-    for cache in made:
-        await cache.aclose()
-
-
-@pytest.fixture
-def paused_server(tmp_path: Any) -> Iterator[ValkeyServer]:
-    """A server of the test's own, which the test may pause (SIGSTOP)."""
-    server = ValkeyServer(workdir=tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.resume()
-        server.stop()
 
 
 def async_client_of(cache: Any) -> Any:
@@ -142,11 +107,11 @@ async def _cancel_in_flight(server: ValkeyServer, awaitable: Any) -> None:
 
 @pytest.mark.parametrize("call", ["aget", "aget_many", "aset_many", "aincr", "akeys"])
 async def test_cancelled_call_leaves_the_pool_usable(
-    amake: Callable[..., Any], paused_server: ValkeyServer, speedups: str, call: str
+    amake: Callable[..., Any], own_server: ValkeyServer, speedups: str, call: str
 ) -> None:
     # One connection only: a stale reply would be read by the next command.
     cache = amake(
-        location=f"{paused_server.url}/0",
+        location=f"{own_server.url}/0",
         OPTIONS={"CONNECTION_POOL_KWARGS": {"max_connections": 1}},
     )
     await cache.aset("a", "value of a")
@@ -160,7 +125,7 @@ async def test_cancelled_call_leaves_the_pool_usable(
         "aincr": lambda: cache.aincr("n"),
         "akeys": lambda: cache.akeys("*"),
     }
-    await _cancel_in_flight(paused_server, calls[call]())
+    await _cancel_in_flight(own_server, calls[call]())
     # Every answer is the right one, not the cancelled call's late reply.
     assert await cache.aget("b") == "value of b"
     assert await cache.aget("missing") is None
@@ -171,38 +136,38 @@ async def test_cancelled_call_leaves_the_pool_usable(
 
 
 async def test_cancelled_connect_does_not_pool_a_half_set_up_connection(
-    amake: Callable[..., Any], paused_server: ValkeyServer
+    amake: Callable[..., Any], own_server: ValkeyServer
 ) -> None:
     # The kernel accepts the TCP connection, but the handshake (HELLO,
     # SELECT 3) gets no answer: the call is cancelled in the middle of it.
     cache = amake(
-        location=f"{paused_server.url}/3",
+        location=f"{own_server.url}/3",
         OPTIONS={"CONNECTION_POOL_KWARGS": {"max_connections": 1}},
     )
-    await _cancel_in_flight(paused_server, cache.aset("first", 1))
+    await _cancel_in_flight(own_server, cache.aset("first", 1))
     await cache.aset("second", 2)
-    with paused_server.client(db=3) as db3, paused_server.client(db=0) as db0:
+    with own_server.client(db=3) as db3, own_server.client(db=0) as db0:
         assert db3.exists(":1:second") == 1
         assert db0.exists(":1:second") == 0
     assert await cache.aget("second") == 2
 
 
 async def test_timeout_of_the_caller_leaves_the_pool_usable(
-    amake: Callable[..., Any], paused_server: ValkeyServer
+    amake: Callable[..., Any], own_server: ValkeyServer
 ) -> None:
     cache = amake(
-        location=f"{paused_server.url}/0",
+        location=f"{own_server.url}/0",
         OPTIONS={"CONNECTION_POOL_KWARGS": {"max_connections": 2}},
     )
     for k in "abcd":
         await cache.aset(k, k.upper())
-    paused_server.pause()
+    own_server.pause()
     try:
         results = await asyncio.gather(
             *(asyncio.wait_for(cache.aget(k), 0.1) for k in "ab"), return_exceptions=True
         )
     finally:
-        paused_server.resume()
+        own_server.resume()
     assert all(isinstance(r, asyncio.TimeoutError) for r in results)
     await asyncio.sleep(0.05)
     assert await asyncio.gather(*(cache.aget(k) for k in "dc")) == ["D", "C"]

@@ -14,17 +14,17 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import valkey
 from django.core.exceptions import ImproperlyConfigured
 
 from django_valkey import mux as mux_module
 from django_valkey.direct import execute_async
 from django_valkey.exceptions import ConnectionInterrupted
+from tests.asyncfixtures import BACKENDS
 from tests.servers import ValkeyServer, wait_replicated
 
 pytestmark = [
@@ -33,42 +33,7 @@ pytestmark = [
     pytest.mark.skipif(mux_module.DISABLED_BY_ENV, reason="DJANGO_VALKEY_NO_PIPELINING is set"),
 ]
 
-BACKENDS = {
-    "AsyncValkeyCache": "django_valkey.async_cache.cache.AsyncValkeyCache",
-    "ValkeyCache": "django_valkey.cache.ValkeyCache",
-}
 ERRORS = (ConnectionInterrupted, valkey.exceptions.ConnectionError, valkey.exceptions.TimeoutError)
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> str:
-    return BACKENDS[request.param]
-
-
-@pytest_asyncio.fixture
-async def amake(backend: str, make_cache: Callable[..., Any]) -> AsyncIterator[Any]:
-    made: list[Any] = []
-
-    def factory(**params: Any) -> Any:
-        cache = make_cache(backend=backend, **params)
-        made.append(cache)
-        return cache
-
-    yield factory
-    for cache in made:
-        await cache.aclose()
-
-
-@pytest.fixture
-def own_server(tmp_path: Any) -> Iterator[ValkeyServer]:
-    """A server of the test's own, which the test may kill or freeze."""
-    server = ValkeyServer(workdir=tmp_path).start()
-    try:
-        yield server
-    finally:
-        if server.running:
-            server.resume()
-            server.stop()
 
 
 async def raw_of(cache: Any) -> Any:

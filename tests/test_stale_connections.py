@@ -32,16 +32,6 @@ pytestmark = pytest.mark.server
 ERRORS = (ConnectionInterrupted, valkey.exceptions.ConnectionError)
 
 
-@pytest.fixture
-def own_server(tmp_path: Any) -> Iterator[ValkeyServer]:
-    server = ValkeyServer(workdir=tmp_path).start()
-    try:
-        yield server
-    finally:
-        if server.running:
-            server.stop()
-
-
 def kill_normal_clients(server: ValkeyServer) -> None:
     with server.client() as admin:
         assert admin.client_kill_filter(_type="normal", skipme=True) >= 1

@@ -236,20 +236,20 @@ class NearClientCommands(_NearShared):
 
     _near_fetch = sync_command(_fetch)
 
+    def _read_through(self, made: Any) -> Any:
+        """A miss: read the key (and its TTL) from the server, keep it
+        unless an invalidation came meanwhile; the raw value or None."""
+        store, marks, started = self._begin([made])
+        replies = self._near_fetch([made], self._near.fetch_from_primary)
+        return self._keep(store, [made], marks, replies, started)[0]
+
     def get(self, key: Any, default: Any = None, version: Any = None, client: Any = None) -> Any:
         if client is not None:
             return super().get(key, default, version, client=client)  # type: ignore[misc]
         made = self._keys.make(key, version)
         value = self._near.store.lookup(made, _monotonic())
         if value is NOT_CACHED:
-            store, marks, started = self._begin([made])
-            value = self._keep(
-                store,
-                [made],
-                marks,
-                self._near_fetch([made], self._near.fetch_from_primary),
-                started,
-            )[0]
+            value = self._read_through(made)
         if value is None:
             return default
         return self._decode(value, made, default)
@@ -260,14 +260,7 @@ class NearClientCommands(_NearShared):
         made = self._keys.make(key, version)
         value = self._near.store.lookup(made, _monotonic())
         if value is NOT_CACHED:
-            store, marks, started = self._begin([made])
-            value = self._keep(
-                store,
-                [made],
-                marks,
-                self._near_fetch([made], self._near.fetch_from_primary),
-                started,
-            )[0]
+            value = self._read_through(made)
         return value is not None
 
     def get_many(self, keys: Any, version: Any = None, client: Any = None) -> dict[Any, Any]:
@@ -316,6 +309,12 @@ class AsyncNearClientCommands(_NearShared):
 
     _near_fetch = async_command(_fetch)
 
+    async def _aread_through(self, made: Any) -> Any:
+        """The asyncio twin of the sync client's ``_read_through``."""
+        store, marks, started = self._begin([made])
+        replies = await self._near_fetch([made], self._near.fetch_from_primary)
+        return self._keep(store, [made], marks, replies, started)[0]
+
     async def get(
         self, key: Any, default: Any = None, version: Any = None, client: Any = None
     ) -> Any:
@@ -324,9 +323,7 @@ class AsyncNearClientCommands(_NearShared):
         made = self._keys.make(key, version)
         value = self._near.store.lookup(made, _monotonic())
         if value is NOT_CACHED:
-            store, marks, started = self._begin([made])
-            replies = await self._near_fetch([made], self._near.fetch_from_primary)
-            value = self._keep(store, [made], marks, replies, started)[0]
+            value = await self._aread_through(made)
         if value is None:
             return default
         return self._decode(value, made, default)
@@ -337,9 +334,7 @@ class AsyncNearClientCommands(_NearShared):
         made = self._keys.make(key, version)
         value = self._near.store.lookup(made, _monotonic())
         if value is NOT_CACHED:
-            store, marks, started = self._begin([made])
-            replies = await self._near_fetch([made], self._near.fetch_from_primary)
-            value = self._keep(store, [made], marks, replies, started)[0]
+            value = await self._aread_through(made)
         return value is not None
 
     async def get_many(self, keys: Any, version: Any = None, client: Any = None) -> dict[Any, Any]:
