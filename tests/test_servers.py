@@ -300,20 +300,25 @@ def test_make_cache_flushes_every_database_first(
 def test_closing_a_made_cache_leaves_no_connection_open(
     valkey_server: ValkeyServer, make_cache
 ) -> None:
+    import uuid
+
     from tests.conftest import close_cache
 
+    # The session server and the process-wide pools are shared with other
+    # tests: a client name of its own makes this cache's connections (and
+    # its pool) its own.
+    name = f"closing-{uuid.uuid4().hex[:12]}"
+    cache = make_cache(OPTIONS={"CONNECTION_POOL_KWARGS": {"client_name": name}})
+    cache.set("key", "value")
+    cache.get_many(["key"])
     with valkey_server.client() as conn:
-        conn.client_setname("observer")
-        # The session server is shared: only the connections this cache
-        # opened are its own (other tests' may come and go meanwhile).
-        before = {c["id"] for c in conn.client_list()}
-        cache = make_cache()
-        cache.set("key", "value")
-        cache.get_many(["key"])
-        opened = {c["id"] for c in conn.client_list()} - before
-        assert opened
+
+        def mine() -> list[str]:
+            return [c["name"] for c in conn.client_list() if c["name"] == name]
+
+        assert mine()
         close_cache(cache)
-        assert not opened & {c["id"] for c in conn.client_list()}
+        assert mine() == []
 
 
 def test_speedups_fixture_activates_the_chosen_implementation(speedups: str) -> None:
