@@ -101,6 +101,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if too_new:
             config.hook.pytest_deselected(items=too_new)
             items[:] = [item for item in items if item not in too_new]
+    if os.environ.get("DJANGO_VALKEY_NO_FASTPATH", "") not in ("", "0"):
+        # The direct path is off: its own tests are deselected, not skipped.
+        off = [item for item in items if item.get_closest_marker("fastpath") is not None]
+        if off:
+            config.hook.pytest_deselected(items=off)
+            items[:] = [item for item in items if item not in off]
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)

@@ -216,6 +216,9 @@ def _page_params() -> list[Any]:
     return [pytest.param(page, id=str(page.relative_to(ROOT))) for page in pages()]
 
 
+# The pages show the default configuration (the Async page counts the one
+# pipelined connection), so they run with the direct path on.
+@pytest.mark.fastpath
 @pytest.mark.parametrize("page", _page_params())
 def test_page_examples_run(page: Path, request: pytest.FixtureRequest) -> None:
     with contextlib.ExitStack() as stack:

@@ -28,6 +28,8 @@ from tests.asyncfixtures import BACKENDS
 from tests.servers import ValkeyServer, wait_replicated
 
 pytestmark = [
+    # Pipelining lives on the direct path: nothing to test with it off.
+    pytest.mark.fastpath,
     pytest.mark.server,
     pytest.mark.asyncio,
     pytest.mark.skipif(mux_module.DISABLED_BY_ENV, reason="DJANGO_VALKEY_NO_PIPELINING is set"),

@@ -153,6 +153,7 @@ def test_sync_incr_whose_reply_is_lost_is_not_sent_again(
     assert cache.incr("n") == 4  # the next call reconnects
 
 
+@pytest.mark.fastpath  # the re-send on a fresh connection is the direct path's
 def test_sync_get_whose_reply_is_lost_is_sent_again(
     make_cache: Callable[..., Any], relay: LosingRelay, speedups: str
 ) -> None:
@@ -181,7 +182,7 @@ def test_sync_get_does_not_poll_before_the_command(
     "backend",
     ["django_valkey.async_cache.cache.AsyncValkeyCache", "django_valkey.cache.ValkeyCache"],
 )
-@pytest.mark.parametrize("pipelining", [True, False])
+@pytest.mark.parametrize("pipelining", [pytest.param(True, marks=pytest.mark.fastpath), False])
 async def test_async_commands_after_the_server_restarted(
     make_cache: Callable[..., Any], own_server: ValkeyServer, backend: str, pipelining: bool
 ) -> None:
